@@ -121,3 +121,10 @@ func Internal(cause error, format string, args ...any) *Error {
 	e.Err = cause
 	return e
 }
+
+// DataLoss says stored data failed its integrity check and was refused.
+func DataLoss(cause error, format string, args ...any) *Error {
+	e := newf(codes.DataLoss, format, args...)
+	e.Err = cause
+	return e
+}

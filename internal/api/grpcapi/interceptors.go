@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/custos-kms/custos/internal/kms"
+	"github.com/custos-kms/custos/internal/kmserr"
+)
+
+// Authenticator turns a request's bearer token (and client address) into a
+// caller. It returns an UNAUTHENTICATED error for a missing or bad one.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token, clientAddr string) (*kms.Caller, error)
+}
+
+// UnaryInterceptor authenticates every call from its `authorization:
+// Bearer <token>` metadata and makes sure no internal error text leaves the
+// server.
+func UnaryInterceptor(a Authenticator, log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		md, _ := metadata.FromIncomingContext(ctx)
+		var token string
+		if v := md.Get("authorization"); len(v) > 0 {
+			token = BearerToken(v[0])
+		}
+		addr := ""
+		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+			addr = p.Addr.String()
+		}
+		c, err := a.Authenticate(ctx, token, addr)
+		if err != nil {
+			return nil, Sanitize(err, log)
+		}
+		if v := md.Get(exportableHeader); len(v) > 0 && v[0] == "true" {
+			ctx = WithExportable(ctx, true)
+		}
+		resp, err := handler(kms.WithCaller(ctx, c), req)
+		return resp, Sanitize(err, log)
+	}
+}
+
+// BearerToken returns the token of an "Authorization: Bearer <token>"
+// value, or "" if it has another form.
+func BearerToken(h string) string {
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
+
+// Sanitize returns an error fit to send: a *kmserr.Error keeps its code and
+// message (INTERNAL and UNAVAILABLE causes are logged, never sent); any
+// other error becomes a generic INTERNAL and is logged.
+func Sanitize(err error, log *slog.Logger) error {
+	if err == nil {
+		return nil
+	}
+	var ke *kmserr.Error
+	if errors.As(err, &ke) {
+		if ke.Err != nil && log != nil {
+			log.Error("call failed", "code", ke.Code.String(), "err", ke.Err)
+		}
+		return ke
+	}
+	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {
+		return err
+	}
+	if errors.Is(err, context.Canceled) {
+		return status.Error(codes.Canceled, "request cancelled")
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	}
+	if log != nil {
+		log.Error("internal error", "err", err)
+	}
+	return status.Error(codes.Internal, "internal error")
+}
+
+// exportableHeader is the gRPC metadata form of the REST extension query
+// parameter exportable=true on CreateCryptoKey.
+const exportableHeader = "x-custos-exportable"
+
+type exportableKey struct{}
+
+// WithExportable marks a CreateCryptoKey call as asking for an exportable
+// key (a Custos extension that official clients never send).
+func WithExportable(ctx context.Context, v bool) context.Context {
+	return context.WithValue(ctx, exportableKey{}, v)
+}
+
+func exportableFrom(ctx context.Context) bool {
+	v, _ := ctx.Value(exportableKey{}).(bool)
+	return v
+}

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package kms
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/custos-kms/custos/internal/kmserr"
+	"github.com/custos-kms/custos/internal/resource"
+)
+
+// schedulerCaller is the principal of the server's own actions in the audit log.
+var schedulerCaller = &Caller{Principal: "custos:scheduler", AuthMethod: "internal", Admin: true}
+
+// RunScheduler rotates keys and destroys versions when their time comes,
+// until ctx ends. It runs a pass at once, so that what was missed while the
+// server was down happens on start, then every interval.
+func (s *Service) RunScheduler(ctx context.Context, interval time.Duration) {
+	ctx = WithCaller(ctx, schedulerCaller)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		s.SchedulerPass(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// SchedulerPass does everything that is due now, and logs what fails (it
+// is retried on the next pass).
+func (s *Service) SchedulerPass(ctx context.Context) {
+	if CallerFrom(ctx) == nil {
+		ctx = WithCaller(ctx, schedulerCaller)
+	}
+	now := s.now().UnixNano()
+	for {
+		recs, err := s.store.ListDue(ctx, kindCryptoKey, now, 100)
+		if err != nil {
+			s.log.Error("scheduler: list keys due for rotation", "err", err)
+			break
+		}
+		for _, r := range recs {
+			if err := s.rotate(ctx, r.Name); err != nil {
+				s.log.Error("scheduler: rotation failed", "key", r.Name, "err", err)
+				return
+			}
+		}
+		if len(recs) < 100 {
+			break
+		}
+	}
+	for {
+		recs, err := s.store.ListDue(ctx, kindVersion, now, 100)
+		if err != nil {
+			s.log.Error("scheduler: list versions due for destruction", "err", err)
+			return
+		}
+		for _, r := range recs {
+			n, err := resource.ParseKind(r.Name, resource.KindCryptoKeyVersion)
+			if err == nil {
+				_, err = s.transition(ctx, n, TransDestroyNow)
+			}
+			s.record(ctx, "DestroyCryptoKeyVersion", r.Name, false, err)
+			if err != nil {
+				s.log.Error("scheduler: destruction failed", "version", r.Name, "err", err)
+				return
+			}
+			s.log.Info("key version destroyed", "version", r.Name)
+		}
+		if len(recs) < 100 {
+			return
+		}
+	}
+}
+
+var errNotDue = errors.New("not due")
+
+// rotate creates a new primary version of a key whose next_rotation_time has
+// passed, and moves next_rotation_time on by the rotation period (or clears
+// it for a one-time rotation). A rotation missed for several periods while
+// the server was down makes one new version, not one per period.
+func (s *Service) rotate(ctx context.Context, name string) error {
+	n, err := resource.ParseKind(name, resource.KindCryptoKey)
+	if err != nil {
+		return kmserr.DataLoss(err, "bad key name %q in storage", name)
+	}
+	v, err := s.addVersion(ctx, n, "", true, func(c *CryptoKey) error {
+		now := s.now().UTC()
+		if c.NextRotationTime.IsZero() || c.NextRotationTime.After(now) {
+			return errNotDue // rotated meanwhile, by another node or a call
+		}
+		if c.RotationPeriod > 0 {
+			for !c.NextRotationTime.After(now) {
+				c.NextRotationTime = c.NextRotationTime.Add(c.RotationPeriod)
+			}
+		} else {
+			c.NextRotationTime = time.Time{}
+		}
+		return nil
+	})
+	if errors.Is(err, errNotDue) {
+		return nil
+	}
+	s.record(ctx, "RotateCryptoKey", name, false, err)
+	if err == nil {
+		s.log.Info("key rotated", "key", name, "version", v.Name)
+	}
+	return err
+}
