@@ -18,10 +18,10 @@ import (
 // primitive is a version's material made ready for use. Exactly one of the
 // fields is set, by the algorithm's family.
 type primitive struct {
-	aead   *aead.AEAD     // AES-GCM (symmetric and raw)
-	signer crypto.Signer  // ECDSA, Ed25519, RSA signing
+	aead   *aead.AEAD      // AES-GCM (symmetric and raw)
+	signer crypto.Signer   // ECDSA, Ed25519, RSA signing
 	rsa    *rsa.PrivateKey // RSA-OAEP decryption
-	hmac   []byte         // HMAC key
+	hmac   []byte          // HMAC key
 }
 
 // keyType maps an asymmetric algorithm to the key it needs.

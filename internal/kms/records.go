@@ -146,4 +146,3 @@ func (s *Service) update(ctx context.Context, fn func(tx storage.Tx) ([]string, 
 	}
 	return nil
 }
-
