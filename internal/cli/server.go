@@ -3,18 +3,74 @@
 package cli
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/custos-kms/custos/internal/server"
 )
 
-// newServerCmd builds `custos server`. Placeholder until internal/server lands.
+// newServerCmd builds `custos server`.
 func newServerCmd() *cobra.Command {
-	return &cobra.Command{
+	var opts server.Options
+	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the Custos server",
+		Long: `Run the Custos server: the Cloud KMS v1 API over REST (--listen) and gRPC
+(--grpc-listen), on an embedded store in the data folder.
+
+In dev mode the root key is kept in a plain file in the data folder and an
+admin token that grants every permission is written to DATA/admin-token once
+the server accepts requests. Dev mode is for development and tests only.
+
+Without TLS the server only listens on loopback addresses.`,
+		Example: `  # Run a dev server with its data in ./custos-data
+  custos server --dev --data ./custos-data
+
+  # Then, in another shell
+  export CUSTOS_ADDR=http://127.0.0.1:8200
+  export CUSTOS_TOKEN=$(cat ./custos-data/admin-token)
+  custos keyrings create projects/demo/locations/global/keyRings/ring1`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("server: not built yet")
+			opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			srv, err := server.Start(ctx, opts)
+			if err != nil {
+				return fmt.Errorf("cannot start: %w", err)
+			}
+			<-ctx.Done()
+			opts.Logger.Info("shutting down")
+			srv.Stop()
+			return nil
 		},
 	}
+	f := cmd.Flags()
+	f.BoolVar(&opts.Dev, "dev", serverEnvBool("CUSTOS_DEV"), "development mode: root key in a plain file, admin token in DATA/admin-token (env CUSTOS_DEV)")
+	f.StringVar(&opts.DataDir, "data", serverEnv("CUSTOS_DATA", "custos-data"), "data folder: the embedded store, and in dev mode the root key and admin token (env CUSTOS_DATA)")
+	f.StringVar(&opts.Listen, "listen", serverEnv("CUSTOS_LISTEN", "127.0.0.1:8200"), "REST/JSON listen address (env CUSTOS_LISTEN)")
+	f.StringVar(&opts.GRPCListen, "grpc-listen", serverEnv("CUSTOS_GRPC_LISTEN", "127.0.0.1:8201"), "gRPC listen address (env CUSTOS_GRPC_LISTEN)")
+	f.BoolVar(&opts.AllowShortDurations, "dev-allow-short-durations", false, "dev only: allow rotation periods and destroy-scheduled durations down to 1s, for tests")
+	return cmd
+}
+
+func serverEnv(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func serverEnvBool(name string) bool {
+	switch os.Getenv(name) {
+	case "1", "true", "TRUE", "yes":
+		return true
+	}
+	return false
 }

@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package server wires Custos together: options -> storage -> keystore ->
+// core -> adapters -> listeners, and shuts them down in reverse order.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/kms/apiv1/kmspb"
+	"google.golang.org/genproto/googleapis/cloud/location"
+	"google.golang.org/grpc"
+
+	"github.com/custos-kms/custos/internal/api/grpcapi"
+	"github.com/custos-kms/custos/internal/api/rest"
+	"github.com/custos-kms/custos/internal/auth"
+	"github.com/custos-kms/custos/internal/iam"
+	"github.com/custos-kms/custos/internal/keystore"
+	"github.com/custos-kms/custos/internal/kms"
+	"github.com/custos-kms/custos/internal/seal/devfile"
+	"github.com/custos-kms/custos/internal/storage"
+	"github.com/custos-kms/custos/internal/storage/sqlite"
+)
+
+// Options are the server's settings, from flags (and later a config file).
+type Options struct {
+	Dev                 bool
+	DataDir             string
+	Listen              string // REST, e.g. 127.0.0.1:8200
+	GRPCListen          string // gRPC, e.g. 127.0.0.1:8201
+	AllowShortDurations bool   // dev only: rotation and destroy periods down to 1 s
+	Logger              *slog.Logger
+}
+
+// Validate reports every problem with the options at once.
+func (o *Options) Validate() error {
+	var errs []error
+	if !o.Dev {
+		errs = append(errs, errors.New("only dev mode exists so far: run with --dev (production mode with a sealed root key comes with the config file)"))
+	}
+	if o.AllowShortDurations && !o.Dev {
+		errs = append(errs, errors.New("--dev-allow-short-durations is only accepted with --dev"))
+	}
+	if o.DataDir == "" {
+		errs = append(errs, errors.New("--data must name a folder"))
+	}
+	for flag, addr := range map[string]string{"--listen": o.Listen, "--grpc-listen": o.GRPCListen} {
+		if err := checkLoopback(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", flag, addr, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkLoopback refuses a non-loopback address: without TLS, credentials
+// and key material would cross the network in the clear.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("not a host:port address")
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return errors.New("without TLS the server only listens on loopback addresses (127.0.0.1, [::1], localhost)")
+	}
+	return nil
+}
+
+// Server is a running Custos server.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	store    storage.Store
+	svc      *kms.Service
+	httpSrv  *http.Server
+	grpcSrv  *grpc.Server
+	httpLn   net.Listener
+	grpcLn   net.Listener
+	token    string
+	stopOnce sync.Once
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+const (
+	adminTokenFile   = "admin-token"
+	rootKeyFile      = "root-key"
+	dbFile           = "custos.db"
+	adminTokenRecord = "system/dev-admin-token"
+)
+
+// Start builds everything and starts serving. It returns once both
+// listeners accept requests and the admin token file is written.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{opts: opts, log: log}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	tokenPath := filepath.Join(opts.DataDir, adminTokenFile)
+	if err := os.Remove(tokenPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove old admin token: %w", err)
+	}
+
+	sl, err := devfile.Open(filepath.Join(opts.DataDir, rootKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	log.Warn("DEV MODE: the root key is kept in a plain file in the data folder; anyone who can read it can read every key. Never use dev mode in production.",
+		"root_key", filepath.Join(opts.DataDir, rootKeyFile))
+	root, err := sl.RootKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	store, err := sqlite.Open(filepath.Join(opts.DataDir, dbFile))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s.store = store
+	ok := false
+	defer func() {
+		if !ok {
+			store.Close()
+		}
+	}()
+	ks, err := keystore.Open(ctx, store, root)
+	if err != nil {
+		return nil, err
+	}
+	if s.token, err = devAdminToken(ctx, store, ks); err != nil {
+		return nil, err
+	}
+
+	minPeriod := time.Duration(0)
+	if opts.AllowShortDurations {
+		minPeriod = time.Second
+		log.Warn("DEV: rotation periods and destroy-scheduled durations may be as short as 1s")
+	}
+	s.svc = kms.New(kms.Config{
+		Store: store, Keystore: ks, Authorizer: iam.AdminOnly{}, Logger: log,
+		MinRotationPeriod: minPeriod, MinDestroyDuration: minPeriod,
+	})
+	authn := auth.New(s.token)
+	kmsServer := grpcapi.New(s.svc)
+	locations := &grpcapi.Locations{}
+
+	// gRPC
+	s.grpcSrv = grpc.NewServer(
+		grpc.UnaryInterceptor(grpcapi.UnaryInterceptor(authn, log)),
+		grpc.MaxRecvMsgSize(1<<20),
+	)
+	kmspb.RegisterKeyManagementServiceServer(s.grpcSrv, kmsServer)
+	location.RegisterLocationsServer(s.grpcSrv, locations)
+
+	// REST
+	handler, err := rest.New(rest.Config{
+		KMS:       kmsServer,
+		Locations: locations,
+		Authenticate: func(r *http.Request) (context.Context, error) {
+			c, err := authn.Authenticate(r.Context(), grpcapi.BearerToken(r.Header.Get("Authorization")), r.RemoteAddr)
+			if err != nil {
+				return nil, err
+			}
+			return kms.WithCaller(r.Context(), c), nil
+		},
+		ExtraQuery: map[string][]string{
+			"google.cloud.kms.v1.KeyManagementService/CreateCryptoKey": {"exportable"},
+		},
+		WithQuery: func(ctx context.Context, method string, params url.Values) (context.Context, error) {
+			if v := params.Get("exportable"); v != "" {
+				switch strings.ToLower(v) {
+				case "true", "1":
+					ctx = grpcapi.WithExportable(ctx, true)
+				case "false", "0":
+				default:
+					return nil, invalidQuery("exportable", v)
+				}
+			}
+			return ctx, nil
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.httpSrv = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	if s.httpLn, err = net.Listen("tcp", opts.Listen); err != nil {
+		return nil, fmt.Errorf("REST listener: %w", err)
+	}
+	if s.grpcLn, err = net.Listen("tcp", opts.GRPCListen); err != nil {
+		s.httpLn.Close()
+		return nil, fmt.Errorf("gRPC listener: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Add(3)
+	go func() {
+		defer s.wg.Done()
+		if err := s.httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("REST server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		if err := s.grpcSrv.Serve(s.grpcLn); err != nil {
+			log.Error("gRPC server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.svc.RunScheduler(runCtx, time.Second)
+	}()
+
+	// The listeners accept connections from here on: publish the token.
+	if err := writeFileAtomic(tokenPath, []byte(s.token+"\n"), 0o600); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("write admin token: %w", err)
+	}
+	ok = true
+	log.Info("custos is serving", "rest", "http://"+s.httpLn.Addr().String(), "grpc", s.grpcLn.Addr().String(), "data", opts.DataDir)
+	log.Info("DEV: the admin token is in "+tokenPath+" (it grants every permission)", "token_file", tokenPath)
+	return s, nil
+}
+
+// RESTAddr and GRPCAddr are the bound addresses (useful with port 0).
+func (s *Server) RESTAddr() string { return s.httpLn.Addr().String() }
+func (s *Server) GRPCAddr() string { return s.grpcLn.Addr().String() }
+
+// Stop shuts the server down gracefully: no new calls, running calls
+// finish (up to a deadline), then storage closes.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.httpSrv.Shutdown(ctx)
+		stopped := make(chan struct{})
+		go func() { s.grpcSrv.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			s.grpcSrv.Stop()
+		}
+		s.cancel()
+		s.wg.Wait()
+		s.store.Close()
+		s.log.Info("custos stopped")
+	})
+}
+
+// devAdminToken returns the dev admin token, creating it on first start. It
+// is kept sealed in the store so that restarts hand out the same token.
+func devAdminToken(ctx context.Context, store storage.Store, ks *keystore.Keystore) (string, error) {
+	rec, err := store.Get(ctx, adminTokenRecord)
+	if err == nil {
+		if err := ks.Verify(rec); err != nil {
+			return "", err
+		}
+		tok, err := ks.Unseal(adminTokenRecord, rec.Data)
+		if err != nil {
+			return "", fmt.Errorf("admin token: %w", err)
+		}
+		return string(tok), nil
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		return "", fmt.Errorf("read admin token: %w", err)
+	}
+	tok, err := auth.NewAdminToken()
+	if err != nil {
+		return "", err
+	}
+	rec = storage.Record{Kind: keystore.KindSystem, Name: adminTokenRecord, Data: ks.Seal(adminTokenRecord, []byte(tok))}
+	ks.Sign(&rec)
+	if err := store.Update(ctx, func(tx storage.Tx) error { return tx.Create(ctx, rec) }); err != nil {
+		return "", fmt.Errorf("store admin token: %w", err)
+	}
+	return tok, nil
+}
+
+// writeFileAtomic writes a temporary file and renames it into place, so
+// that a reader sees either no file or the whole file.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := fmt.Sprintf("%s.tmp-%x", path, randSuffix())
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func randSuffix() []byte {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return b
+}
