@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// maxResponseBytes bounds a response body. Cloud KMS payloads are at most
+// 64 KiB, so a list page is the largest answer and stays far below this.
+const maxResponseBytes = 32 << 20
+
+// client is a small client for the Custos Cloud KMS v1 REST API. It sends
+// proto3 JSON bodies, authenticates with a bearer token and turns the
+// {"error": {...}} envelope into an [*APIError]. It is safe for concurrent
+// use.
+type client struct {
+	base      *url.URL // scheme, host and optional path prefix
+	token     string   // secret: sent only in the Authorization header
+	http      *http.Client
+	userAgent string
+}
+
+// newClient returns a client for the server at base. caFile, if not empty,
+// names a PEM bundle that replaces the system roots for https.
+func newClient(base *url.URL, token, caFile string) (*client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = http.ProxyFromEnvironment
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the CA bundle: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("no PEM certificate found in CA bundle %s", caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &client{
+		base:      base,
+		token:     token,
+		http:      &http.Client{Transport: tr},
+		userAgent: "custos-cli/" + cliVersion(),
+	}, nil
+}
+
+// APIError is an error answered by the server: the HTTP status and the
+// decoded google.rpc.Status envelope.
+type APIError struct {
+	HTTPStatus int    // the HTTP status code of the response
+	Status     string // the canonical code name, e.g. "NOT_FOUND"
+	Message    string // the server's message, safe to show
+}
+
+// Error returns the server's message followed by the status name.
+func (e *APIError) Error() string {
+	if e.Message == "" {
+		return e.Status
+	}
+	return fmt.Sprintf("%s (%s)", e.Message, e.Status)
+}
+
+// get sends a GET request for path with the query q and returns the body.
+func (c *client) get(ctx context.Context, path string, q url.Values) ([]byte, error) {
+	return c.do(ctx, http.MethodGet, path, q, nil)
+}
+
+// post sends body (nil for "{}") to path with the query q and returns the
+// response body.
+func (c *client) post(ctx context.Context, path string, q url.Values, body proto.Message) ([]byte, error) {
+	return c.do(ctx, http.MethodPost, path, q, body)
+}
+
+// patch sends body to path with the query q and returns the response body.
+func (c *client) patch(ctx context.Context, path string, q url.Values, body proto.Message) ([]byte, error) {
+	return c.do(ctx, http.MethodPatch, path, q, body)
+}
+
+// do sends one request. path is the REST path below the base URL, such as
+// "/v1/projects/p/locations/l/keyRings". A non-2xx response becomes an
+// [*APIError]; a transport failure is returned wrapped.
+func (c *client) do(ctx context.Context, method, path string, q url.Values, body proto.Message) ([]byte, error) {
+	u := *c.base
+	u.Path = strings.TrimSuffix(c.base.Path, "/") + path
+	u.RawPath = ""
+	u.RawQuery = q.Encode()
+
+	var rd io.Reader
+	if method != http.MethodGet {
+		b := []byte("{}")
+		if body != nil {
+			var err error
+			b, err = protojson.Marshal(body)
+			if err != nil {
+				return nil, fmt.Errorf("encoding the request: %w", err)
+			}
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return nil, fmt.Errorf("building the request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, &transportError{addr: c.base.String(), err: err}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return nil, &transportError{addr: c.base.String(), err: err}
+	}
+	if len(data) > maxResponseBytes {
+		return nil, fmt.Errorf("the response to %s %s is larger than %d bytes", method, path, maxResponseBytes)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, decodeError(resp.StatusCode, data)
+	}
+	if !json.Valid(data) {
+		return nil, fmt.Errorf("the server answered %s %s with a body that is not JSON", method, path)
+	}
+	return data, nil
+}
+
+// transportError is a failure to reach the server or read its answer.
+type transportError struct {
+	addr string
+	err  error
+}
+
+func (e *transportError) Error() string {
+	var ue *url.Error
+	if errors.As(e.err, &ue) {
+		// url.Error repeats the method and the whole URL; keep the cause.
+		return fmt.Sprintf("cannot reach the server at %s: %v", e.addr, ue.Err)
+	}
+	return fmt.Sprintf("cannot reach the server at %s: %v", e.addr, e.err)
+}
+
+func (e *transportError) Unwrap() error { return e.err }
+
+// decodeError turns an error response into an [*APIError]. It accepts the
+// google.rpc.Status envelope {"error":{"code","message","status"}} and falls
+// back on the HTTP status for any other body.
+func decodeError(httpStatus int, body []byte) *APIError {
+	var env struct {
+		Error *struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+			Status  string `json:"status"`
+		} `json:"error"`
+	}
+	e := &APIError{HTTPStatus: httpStatus}
+	if err := json.Unmarshal(body, &env); err == nil && env.Error != nil {
+		e.Message = env.Error.Message
+		e.Status = env.Error.Status
+	} else {
+		e.Message = snippet(body)
+	}
+	if e.Status == "" {
+		e.Status = statusForHTTP(httpStatus)
+	}
+	if e.Message == "" {
+		e.Message = strings.ToLower(http.StatusText(httpStatus))
+	}
+	return e
+}
+
+// statusForHTTP maps an HTTP status to the canonical code name, following
+// the table in google/rpc/code.proto.
+func statusForHTTP(code int) string {
+	switch code {
+	case http.StatusBadRequest:
+		return "INVALID_ARGUMENT"
+	case http.StatusUnauthorized:
+		return "UNAUTHENTICATED"
+	case http.StatusForbidden:
+		return "PERMISSION_DENIED"
+	case http.StatusNotFound:
+		return "NOT_FOUND"
+	case http.StatusConflict:
+		return "ABORTED"
+	case http.StatusPreconditionFailed:
+		return "FAILED_PRECONDITION"
+	case http.StatusRequestedRangeNotSatisfiable:
+		return "OUT_OF_RANGE"
+	case http.StatusTooManyRequests:
+		return "RESOURCE_EXHAUSTED"
+	case 499:
+		return "CANCELLED"
+	case http.StatusNotImplemented:
+		return "UNIMPLEMENTED"
+	case http.StatusServiceUnavailable:
+		return "UNAVAILABLE"
+	case http.StatusGatewayTimeout:
+		return "DEADLINE_EXCEEDED"
+	}
+	if code >= 500 {
+		return "INTERNAL"
+	}
+	return "UNKNOWN"
+}
+
+// snippet returns the start of a non-envelope error body as printable text,
+// so that a proxy's HTML page doesn't flood the terminal.
+func snippet(body []byte) string {
+	const limit = 200
+	s := strings.TrimSpace(string(body))
+	if !utf8.ValidString(s) {
+		return ""
+	}
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > limit {
+		s = s[:limit] + "..."
+	}
+	return s
+}
+
+// isLoopback reports whether host names the local machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// unmarshal decodes a response body into m, ignoring fields that kmspb
+// doesn't know (Custos extension fields).
+func unmarshal(data []byte, m proto.Message) error {
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(data, m); err != nil {
+		return fmt.Errorf("decoding the server's answer: %w", err)
+	}
+	return nil
+}
+
+// list fetches every page of a list method at path and returns the elements
+// of field (e.g. "keyRings") from all pages, in order.
+func (c *client) list(ctx context.Context, path, field string, q url.Values) ([]json.RawMessage, error) {
+	var all []json.RawMessage
+	seen := map[string]bool{}
+	for {
+		data, err := c.get(ctx, path, q)
+		if err != nil {
+			return nil, err
+		}
+		var page map[string]json.RawMessage
+		if err := json.Unmarshal(data, &page); err != nil {
+			return nil, fmt.Errorf("decoding the server's answer: %w", err)
+		}
+		if raw, ok := page[field]; ok {
+			var items []json.RawMessage
+			if err := json.Unmarshal(raw, &items); err != nil {
+				return nil, fmt.Errorf("decoding the server's answer: field %q: %w", field, err)
+			}
+			all = append(all, items...)
+		}
+		var next string
+		if raw, ok := page["nextPageToken"]; ok {
+			if err := json.Unmarshal(raw, &next); err != nil {
+				return nil, fmt.Errorf("decoding the server's answer: nextPageToken: %w", err)
+			}
+		}
+		if next == "" {
+			return all, nil
+		}
+		if seen[next] {
+			return nil, fmt.Errorf("the server repeated page token %q", next)
+		}
+		seen[next] = true
+		q = cloneValues(q)
+		q.Set("pageToken", next)
+	}
+}
+
+func cloneValues(q url.Values) url.Values {
+	out := url.Values{}
+	for k, v := range q {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
