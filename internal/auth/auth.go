@@ -10,6 +10,7 @@ package auth
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -41,14 +42,27 @@ func New(adminToken string) *Authenticator {
 	return &Authenticator{adminHash: sha256.Sum256([]byte(adminToken))}
 }
 
-// Authenticate returns the caller for a token, or UNAUTHENTICATED.
-func (a *Authenticator) Authenticate(ctx context.Context, token, clientAddr string) (*kms.Caller, error) {
+// Request is what a request offers to prove who sent it.
+type Request struct {
+	// Token is the bearer token ("" if none).
+	Token string
+	// ClientAddr is the peer's address, for the audit log.
+	ClientAddr string
+	// ClientCert is the verified TLS client certificate (mTLS), or nil.
+	ClientCert *x509.Certificate
+	// RequestID identifies the request in logs and the audit log.
+	RequestID string
+}
+
+// Authenticate returns the caller of a request, or UNAUTHENTICATED.
+func (a *Authenticator) Authenticate(ctx context.Context, req Request) (*kms.Caller, error) {
+	token, clientAddr := req.Token, req.ClientAddr
 	if token == "" {
 		return nil, kmserr.Unauthenticated("the request has no credential: send Authorization: Bearer <token>")
 	}
 	h := sha256.Sum256([]byte(token))
 	if subtle.ConstantTimeCompare(h[:], a.adminHash[:]) == 1 {
-		return &kms.Caller{Principal: AdminPrincipal, AuthMethod: "admin-token", Admin: true, ClientAddress: clientAddr}, nil
+		return &kms.Caller{Principal: AdminPrincipal, AuthMethod: "admin-token", Admin: true, ClientAddress: clientAddr, RequestID: req.RequestID}, nil
 	}
 	return nil, kmserr.Unauthenticated("the credential is not valid")
 }

@@ -37,6 +37,8 @@ type Caller struct {
 	AuthMethod string
 	// Admin is the built-in owner: every permission on every resource.
 	Admin bool
+	// App is the app's name when an app calls ("" for the admin).
+	App string
 	// RequestID and ClientAddress identify the request for the audit log.
 	RequestID     string
 	ClientAddress string
@@ -71,6 +73,11 @@ type Event struct {
 	// DataAccess is true for uses of key material (encrypt, sign, ...),
 	// false for admin activity (creates, updates, state changes).
 	DataAccess bool
+	// Justification is the access justification of a Cloud EKM call.
+	Justification string
+	// Details holds other facts worth keeping (Google resource names of an
+	// EKM call, the app's policy decision, ...). Never secrets.
+	Details map[string]string
 }
 
 // Auditor records every call. An error from Record fails the call, so that

@@ -177,13 +177,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	handler, err := rest.New(rest.Config{
 		KMS:       kmsServer,
 		Locations: locations,
-		Authenticate: func(r *http.Request) (context.Context, error) {
-			c, err := authn.Authenticate(r.Context(), grpcapi.BearerToken(r.Header.Get("Authorization")), r.RemoteAddr)
-			if err != nil {
-				return nil, err
-			}
-			return kms.WithCaller(r.Context(), c), nil
-		},
+		Authenticate: httpAuthenticator(authn),
 		ExtraQuery: map[string][]string{
 			"google.cloud.kms.v1.KeyManagementService/CreateCryptoKey": {"exportable"},
 		},
@@ -204,7 +198,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.httpSrv = &http.Server{
-		Handler:           handler,
+		Handler:           withResponseWriter(handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -324,4 +318,38 @@ func randSuffix() []byte {
 	b := make([]byte, 4)
 	rand.Read(b)
 	return b
+}
+
+// httpAuthenticator authenticates a REST request: its bearer token or TLS
+// client certificate. It sets the X-Request-Id answer header.
+func httpAuthenticator(a grpcapi.Authenticator) func(r *http.Request) (context.Context, error) {
+	return func(r *http.Request) (context.Context, error) {
+		req := auth.Request{
+			Token:      grpcapi.BearerToken(r.Header.Get("Authorization")),
+			ClientAddr: r.RemoteAddr,
+			RequestID:  grpcapi.NewRequestID(),
+		}
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+			req.ClientCert = r.TLS.PeerCertificates[0]
+		}
+		if w, ok := r.Context().Value(responseWriterKey{}).(http.ResponseWriter); ok {
+			w.Header().Set("X-Request-Id", req.RequestID)
+		}
+		c, err := a.Authenticate(r.Context(), req)
+		if err != nil {
+			return nil, err
+		}
+		return kms.WithCaller(r.Context(), c), nil
+	}
+}
+
+// responseWriterKey lets the authenticator set answer headers: the REST
+// handler only hands it the request.
+type responseWriterKey struct{}
+
+// withResponseWriter puts the ResponseWriter in the request's context.
+func withResponseWriter(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), responseWriterKey{}, w)))
+	})
 }

@@ -4,24 +4,29 @@ package grpcapi
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/custos-kms/custos/internal/auth"
 	"github.com/custos-kms/custos/internal/kms"
 	"github.com/custos-kms/custos/internal/kmserr"
 )
 
-// Authenticator turns a request's bearer token (and client address) into a
-// caller. It returns an UNAUTHENTICATED error for a missing or bad one.
+// Authenticator turns what a request offers (bearer token, client
+// certificate) into a caller. It returns an UNAUTHENTICATED error for a
+// missing or bad credential.
 type Authenticator interface {
-	Authenticate(ctx context.Context, token, clientAddr string) (*kms.Caller, error)
+	Authenticate(ctx context.Context, req auth.Request) (*kms.Caller, error)
 }
 
 // UnaryInterceptor authenticates every call from its `authorization:
@@ -34,11 +39,17 @@ func UnaryInterceptor(a Authenticator, log *slog.Logger) grpc.UnaryServerInterce
 		if v := md.Get("authorization"); len(v) > 0 {
 			token = BearerToken(v[0])
 		}
-		addr := ""
-		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-			addr = p.Addr.String()
+		areq := auth.Request{Token: token, RequestID: NewRequestID()}
+		if p, ok := peer.FromContext(ctx); ok {
+			if p.Addr != nil {
+				areq.ClientAddr = p.Addr.String()
+			}
+			if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 {
+				areq.ClientCert = ti.State.PeerCertificates[0]
+			}
 		}
-		c, err := a.Authenticate(ctx, token, addr)
+		grpc.SetHeader(ctx, metadata.Pairs("x-request-id", areq.RequestID))
+		c, err := a.Authenticate(ctx, areq)
 		if err != nil {
 			return nil, Sanitize(err, log)
 		}
@@ -104,4 +115,11 @@ func WithExportable(ctx context.Context, v bool) context.Context {
 func exportableFrom(ctx context.Context) bool {
 	v, _ := ctx.Value(exportableKey{}).(bool)
 	return v
+}
+
+// NewRequestID returns a random request id (96 bits, base64url).
+func NewRequestID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
