@@ -10,9 +10,9 @@ package auth
 import (
 	"context"
 	"crypto/rand"
-	"crypto/x509"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/base64"
 
 	"github.com/custos-kms/custos/internal/kms"

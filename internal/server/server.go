@@ -175,8 +175,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 
 	// REST
 	handler, err := rest.New(rest.Config{
-		KMS:       kmsServer,
-		Locations: locations,
+		KMS:          kmsServer,
+		Locations:    locations,
 		Authenticate: httpAuthenticator(authn),
 		ExtraQuery: map[string][]string{
 			"google.cloud.kms.v1.KeyManagementService/CreateCryptoKey": {"exportable"},
