@@ -44,7 +44,10 @@ func (g *globals) readInput(flag, path string) ([]byte, error) {
 	}
 	data, err := io.ReadAll(io.LimitReader(r, maxInputBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("--%s: reading %s: %w", flag, displayPath(path), err)
+		if path == "-" {
+			return nil, fmt.Errorf("--%s: reading stdin: %w", flag, err)
+		}
+		return nil, fmt.Errorf("--%s: %w", flag, err)
 	}
 	if len(data) > maxInputBytes {
 		return nil, fmt.Errorf("--%s: %s is larger than %d bytes", flag, displayPath(path), maxInputBytes)
@@ -117,7 +120,7 @@ func checkCRC(what string, data []byte, sum *wrapperspb.Int64Value) error {
 type aadOptions struct{ text, file string }
 
 func (a *aadOptions) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&a.text, "aad", "", "additional authenticated data `STRING`")
+	cmd.Flags().StringVar(&a.text, "aad", "", "bind `STRING` as additional authenticated data")
 	cmd.Flags().StringVar(&a.file, "aad-file", "", "read the additional authenticated data from `FILE`")
 }
 

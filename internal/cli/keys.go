@@ -140,6 +140,9 @@ func parseTime(flag, s string) (*timestamppb.Timestamp, error) {
 	return timestamppb.New(t), nil
 }
 
+// now is time.Now, replaced in tests.
+var now = time.Now
+
 // positiveDuration checks a duration flag and converts it.
 func positiveDuration(flag string, d time.Duration) (*durationpb.Duration, error) {
 	if d <= 0 {
@@ -206,6 +209,10 @@ func buildKeyCreate(key resName, o *keyCreateOptions, fs *pflag.FlagSet) (*kmspb
 		if ck.NextRotationTime, err = parseTime("next-rotation-time", o.nextRotation); err != nil {
 			return nil, nil, err
 		}
+	} else if ck.RotationSchedule != nil {
+		// Cloud KMS wants both fields; the first rotation comes one period
+		// from now unless the caller says otherwise.
+		ck.NextRotationTime = timestamppb.New(now().Add(o.rotationPeriod).Truncate(time.Second))
 	}
 	if fs.Changed("destroy-scheduled-duration") {
 		if ck.DestroyScheduledDuration, err = positiveDuration("destroy-scheduled-duration", o.destroyScheduled); err != nil {
@@ -252,7 +259,8 @@ CryptoKeyVersionAlgorithm name and defaults by purpose:
   KEY_ENCAPSULATION     ML_KEM_768
 
 Durations are Go durations (720h, 90s) and are sent as proto3 JSON durations
-("2592000s"). --import-only implies --skip-initial-version. --exportable sends
+("2592000s"). --rotation-period without --next-rotation-time schedules the
+first rotation one period from now. --import-only implies --skip-initial-version. --exportable sends
 the Custos extension query parameter exportable=true, which allows the key's
 material to be exported later.`,
 		Example: `  custos keys create projects/p/locations/global/keyRings/app/cryptoKeys/db --rotation-period 720h --labels team=payments

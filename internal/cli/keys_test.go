@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -13,6 +14,8 @@ import (
 const testRing = "projects/p/locations/l/keyRings/r"
 
 func TestKeysCreateRequest(t *testing.T) {
+	defer func(f func() time.Time) { now = f }(now)
+	now = func() time.Time { return time.Date(2030, 1, 1, 0, 0, 0, 5, time.UTC) }
 	tests := []struct {
 		name      string
 		args      []string
@@ -67,6 +70,17 @@ func TestKeysCreateRequest(t *testing.T) {
 				"nextRotationTime":         "2030-01-02T03:04:05Z",
 				"destroyScheduledDuration": "90s",
 				"labels":                   map[string]any{"team": "pay", "env": "prod"},
+			},
+			wantQuery: url.Values{"cryptoKeyId": {"k"}},
+		},
+		{
+			name: "rotation period alone schedules the first rotation one period from now",
+			args: []string{"--rotation-period", "24h"},
+			wantBody: map[string]any{
+				"purpose":          "ENCRYPT_DECRYPT",
+				"versionTemplate":  map[string]any{"algorithm": "GOOGLE_SYMMETRIC_ENCRYPTION"},
+				"rotationPeriod":   "86400s",
+				"nextRotationTime": "2030-01-02T00:00:00Z",
 			},
 			wantQuery: url.Values{"cryptoKeyId": {"k"}},
 		},

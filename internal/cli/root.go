@@ -153,7 +153,7 @@ func newRootCmd(g *globals) *cobra.Command {
 	pf.StringVar(&g.addr, "addr", "", "server REST base URL, e.g. http://127.0.0.1:8200 [$"+envAddr+"]")
 	pf.StringVar(&g.token, "token", "", "bearer token [$"+envToken+"]")
 	pf.StringVar(&g.tokenFile, "token-file", "", "read the bearer token from `FILE` [$"+envTokenFile+"]")
-	pf.StringVar(&g.caCert, "ca-cert", "", "PEM CA bundle `FILE` to verify an https server [$"+envCACert+"]")
+	pf.StringVar(&g.caCert, "ca-cert", "", "verify an https server with the PEM CA bundle in `FILE` [$"+envCACert+"]")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json [$"+envOutput+"]")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "time limit for the command, 0 for none [$"+envTimeout+"]")
 	g.flags = pf
@@ -172,7 +172,27 @@ func newRootCmd(g *globals) *cobra.Command {
 		newVersionCmd(g),
 		newServerCmd(),
 	)
+	markArgsErrorsAsUsage(root)
 	return root
+}
+
+// markArgsErrorsAsUsage makes every positional-argument check in the tree
+// report a usage error (exit status 2), including checks written with
+// cobra's own validators such as cobra.NoArgs.
+func markArgsErrorsAsUsage(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			err := check(cmd, args)
+			var ue *usageError
+			if err != nil && !errors.As(err, &ue) {
+				return &usageError{err: err}
+			}
+			return err
+		}
+	}
+	for _, sub := range c.Commands() {
+		markArgsErrorsAsUsage(sub)
+	}
 }
 
 // validate resolves the flags that every command uses (output, timeout) from

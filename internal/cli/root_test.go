@@ -47,6 +47,7 @@ func TestExitCodes(t *testing.T) {
 		{"wrong kind of name", []string{"keys", "get", testVersion}, 2, "names a key version, not a key"},
 		{"api error", []string{"keys", "get", testKey}, 1, "custos: error: key not found (NOT_FOUND)"},
 		{"bad enum value", []string{"keys", "create", testKey, "--purpose", "SHRED"}, 2, "--purpose: unknown value"},
+		{"cobra's own argument check", []string{"server", "extra"}, 2, `unknown command "extra"`},
 		{"random length out of range", []string{"random", "projects/p/locations/l", "--length", "4"}, 2, "--length must be between 8 and 1024"},
 	}
 	for _, tc := range tests {
