@@ -324,10 +324,14 @@ func groupArgs(cmd *cobra.Command, args []string) error {
 	}
 	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
 	if cmd.SuggestionsMinimumDistance <= 0 {
-		cmd.SuggestionsMinimumDistance = 2
+		cmd.SuggestionsMinimumDistance = 1 // a typo; 2 suggests "get" for "lst"
 	}
-	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+	switch s := cmd.SuggestionsFor(args[0]); len(s) {
+	case 0:
+	case 1:
 		return usageErrorf("%s; did you mean %q?", msg, s[0])
+	default:
+		return usageErrorf("%s; did you mean one of %q?", msg, s)
 	}
 	return usageErrorf("%s", msg)
 }
