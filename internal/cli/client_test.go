@@ -5,7 +5,14 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -182,4 +189,24 @@ func TestBadCACert(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "reading the CA bundle") {
 		t.Fatalf("exit %d, stderr %q; want exit 1 about the CA bundle", r.code, r.stderr)
 	}
+}
+
+func TestCACertTrustsATLSServer(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"name":"`+testKey+`"}`)
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	srv.StartTLS()
+	defer srv.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(caFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Without the CA bundle the certificate is unknown.
+	if r := runCLI(t, srv.URL, "", "keys", "get", testKey); r.code != 1 || !strings.Contains(r.stderr, "certificate") {
+		t.Errorf("without --ca-cert: exit %d, stderr %q; want a certificate error", r.code, r.stderr)
+	}
+	runCLI(t, srv.URL, "", "--ca-cert", caFile, "keys", "get", testKey).mustSucceed(t)
+	runEnv(t, map[string]string{envAddr: srv.URL, envToken: "t", envCACert: caFile}, "", "keys", "get", testKey).mustSucceed(t)
 }

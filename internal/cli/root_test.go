@@ -47,7 +47,6 @@ func TestExitCodes(t *testing.T) {
 		{"wrong kind of name", []string{"keys", "get", testVersion}, 2, "names a key version, not a key"},
 		{"api error", []string{"keys", "get", testKey}, 1, "custos: error: key not found (NOT_FOUND)"},
 		{"bad enum value", []string{"keys", "create", testKey, "--purpose", "SHRED"}, 2, "--purpose: unknown value"},
-		{"cobra's own argument check", []string{"server", "extra"}, 2, `unknown command "extra"`},
 		{"random length out of range", []string{"random", "projects/p/locations/l", "--length", "4"}, 2, "--length must be between 8 and 1024"},
 	}
 	for _, tc := range tests {
@@ -210,4 +209,17 @@ func allCommands(c *cobra.Command) []*cobra.Command {
 		out = append(out, allCommands(sub)...)
 	}
 	return out
+}
+
+func TestCobraArgsErrorsAreUsageErrors(t *testing.T) {
+	root := &cobra.Command{Use: "x"}
+	sub := &cobra.Command{Use: "sub", Args: cobra.NoArgs, RunE: func(*cobra.Command, []string) error { return nil }}
+	root.AddCommand(sub)
+	markArgsErrorsAsUsage(root)
+	if err := sub.Args(sub, []string{"extra"}); exitCode(err) != 2 {
+		t.Errorf("cobra.NoArgs error after markArgsErrorsAsUsage = %v, exit %d; want a usage error", err, exitCode(err))
+	}
+	if err := sub.Args(sub, nil); err != nil {
+		t.Errorf("no arguments: %v", err)
+	}
 }
