@@ -28,7 +28,9 @@ In dev mode the root key is kept in a plain file in the data folder and an
 admin token that grants every permission is written to DATA/admin-token once
 the server accepts requests. Dev mode is for development and tests only.
 
-Without TLS the server only listens on loopback addresses.`,
+Without TLS the server only listens on loopback addresses. With --tls-cert and
+--tls-key both listeners serve TLS; with --tls-client-ca, clients may also
+authenticate with a client certificate bound to an app (mutual TLS).`,
 		Example: `  # Run a dev server with its data in ./custos-data
   custos server --dev --data ./custos-data
 
@@ -56,6 +58,9 @@ Without TLS the server only listens on loopback addresses.`,
 	f.StringVar(&opts.DataDir, "data", serverEnv("CUSTOS_DATA", "custos-data"), "data folder: the embedded store, and in dev mode the root key and admin token (env CUSTOS_DATA)")
 	f.StringVar(&opts.Listen, "listen", serverEnv("CUSTOS_LISTEN", "127.0.0.1:8200"), "REST/JSON listen address (env CUSTOS_LISTEN)")
 	f.StringVar(&opts.GRPCListen, "grpc-listen", serverEnv("CUSTOS_GRPC_LISTEN", "127.0.0.1:8201"), "gRPC listen address (env CUSTOS_GRPC_LISTEN)")
+	f.StringVar(&opts.TLSCert, "tls-cert", serverEnv("CUSTOS_TLS_CERT", ""), "PEM certificate (chain) for TLS on both listeners (env CUSTOS_TLS_CERT)")
+	f.StringVar(&opts.TLSKey, "tls-key", serverEnv("CUSTOS_TLS_KEY", ""), "PEM private key of --tls-cert (env CUSTOS_TLS_KEY)")
+	f.StringVar(&opts.TLSClientCA, "tls-client-ca", serverEnv("CUSTOS_TLS_CLIENT_CA", ""), "PEM CA bundle for client certificates: enables mutual TLS (env CUSTOS_TLS_CLIENT_CA)")
 	f.BoolVar(&opts.AllowShortDurations, "dev-allow-short-durations", false, "dev only: allow rotation periods and destroy-scheduled durations down to 1s, for tests")
 	return cmd
 }

@@ -7,6 +7,8 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +24,7 @@ import (
 	"cloud.google.com/go/kms/apiv1/kmspb"
 	"google.golang.org/genproto/googleapis/cloud/location"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/custos-kms/custos/internal/api/grpcapi"
 	"github.com/custos-kms/custos/internal/api/rest"
@@ -41,8 +44,14 @@ type Options struct {
 	Listen              string // REST, e.g. 127.0.0.1:8200
 	GRPCListen          string // gRPC, e.g. 127.0.0.1:8201
 	AllowShortDurations bool   // dev only: rotation and destroy periods down to 1 s
-	Logger              *slog.Logger
+	// TLSCert and TLSKey switch both listeners to TLS; with TLSClientCA,
+	// clients may also authenticate with a certificate (mTLS).
+	TLSCert, TLSKey, TLSClientCA string
+	Logger                       *slog.Logger
 }
+
+// TLS reports whether the listeners serve TLS.
+func (o *Options) TLS() bool { return o.TLSCert != "" }
 
 // Validate reports every problem with the options at once.
 func (o *Options) Validate() error {
@@ -56,12 +65,47 @@ func (o *Options) Validate() error {
 	if o.DataDir == "" {
 		errs = append(errs, errors.New("--data must name a folder"))
 	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if o.TLSClientCA != "" && o.TLSCert == "" {
+		errs = append(errs, errors.New("--tls-client-ca needs --tls-cert and --tls-key"))
+	}
 	for flag, addr := range map[string]string{"--listen": o.Listen, "--grpc-listen": o.GRPCListen} {
-		if err := checkLoopback(addr); err != nil {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: not a host:port address", flag, addr))
+		} else if err := checkLoopback(addr); err != nil && !o.TLS() {
 			errs = append(errs, fmt.Errorf("%s %s: %w", flag, addr, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// tlsConfig loads the certificate and the client CA, or returns nil
+// without TLS. Client certificates are verified when offered, not required:
+// bearer tokens stay usable on the same listener.
+func (o *Options) tlsConfig() (*tls.Config, error) {
+	if !o.TLS() {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate: %w", err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if o.TLSClientCA != "" {
+		pemBytes, err := os.ReadFile(o.TLSClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("TLS client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("TLS client CA %s holds no PEM certificate", o.TLSClientCA)
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return cfg, nil
 }
 
 // checkLoopback refuses a non-loopback address: without TLS, credentials
@@ -165,11 +209,20 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	kmsServer := grpcapi.New(s.svc)
 	locations := &grpcapi.Locations{}
 
+	tlsCfg, err := opts.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+
 	// gRPC
-	s.grpcSrv = grpc.NewServer(
+	grpcOpts := []grpc.ServerOption{
 		grpc.UnaryInterceptor(grpcapi.UnaryInterceptor(authn, log)),
-		grpc.MaxRecvMsgSize(1<<20),
-	)
+		grpc.MaxRecvMsgSize(1 << 20),
+	}
+	if tlsCfg != nil {
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
+	s.grpcSrv = grpc.NewServer(grpcOpts...)
 	kmspb.RegisterKeyManagementServiceServer(s.grpcSrv, kmsServer)
 	location.RegisterLocationsServer(s.grpcSrv, locations)
 
@@ -211,6 +264,15 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		s.httpLn.Close()
 		return nil, fmt.Errorf("gRPC listener: %w", err)
 	}
+	scheme := "http"
+	if tlsCfg != nil {
+		// gRPC does its own handshake (credentials.NewTLS); HTTP gets a
+		// TLS listener that also speaks HTTP/2.
+		hcfg := tlsCfg.Clone()
+		hcfg.NextProtos = []string{"h2", "http/1.1"}
+		s.httpLn = tls.NewListener(s.httpLn, hcfg)
+		scheme = "https"
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Add(3)
@@ -237,7 +299,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("write admin token: %w", err)
 	}
 	ok = true
-	log.Info("custos is serving", "rest", "http://"+s.httpLn.Addr().String(), "grpc", s.grpcLn.Addr().String(), "data", opts.DataDir)
+	log.Info("custos is serving", "rest", scheme+"://"+s.httpLn.Addr().String(), "tls", tlsCfg != nil, "mtls", opts.TLSClientCA != "", "grpc", s.grpcLn.Addr().String(), "data", opts.DataDir)
 	log.Info("DEV: the admin token is in "+tokenPath+" (it grants every permission)", "token_file", tokenPath)
 	return s, nil
 }
