@@ -276,6 +276,14 @@ func (e *apiEnv) testEncryptDecrypt(t *testing.T) {
 		}
 	})
 
+	t.Run("plaintext of exactly 64 KiB round trips", func(t *testing.T) {
+		big := bytes.Repeat([]byte{0xa5}, 64*1024)
+		enc := e.encrypt(t, ctx, key, big, aad)
+		if dec := e.decrypt(t, ctx, key, enc.GetCiphertext(), aad); !bytes.Equal(dec.GetPlaintext(), big) {
+			t.Errorf("Decrypt(Encrypt(64 KiB)) returned %d bytes that differ", len(dec.GetPlaintext()))
+		}
+	})
+
 	t.Run("empty AAD round trip", func(t *testing.T) {
 		enc := e.encrypt(t, ctx, key, pt, nil)
 		if dec := e.decrypt(t, ctx, key, enc.GetCiphertext(), nil); !bytes.Equal(dec.GetPlaintext(), pt) {
@@ -434,6 +442,8 @@ func (e *apiEnv) testDisabledVersion(t *testing.T) {
 		e.setState(t, ctx, sv, disabled)
 		_, err := e.c.AsymmetricSign(ctx, &kmspb.AsymmetricSignRequest{Name: sv, Data: pt})
 		wantCode(t, "AsymmetricSign(disabled version)", err, codes.FailedPrecondition)
+		_, err = e.c.GetPublicKey(ctx, &kmspb.GetPublicKeyRequest{Name: sv})
+		wantCode(t, "GetPublicKey(disabled version)", err, codes.FailedPrecondition)
 	})
 	t.Run("enabled again, Decrypt works", func(t *testing.T) {
 		e.setState(t, ctx, v1, enabled)

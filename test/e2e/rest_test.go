@@ -223,6 +223,23 @@ func TestRESTWithoutClientLibrary(t *testing.T) {
 		})
 	}
 
+	t.Run("the name in the path wins over the name in the body", func(t *testing.T) {
+		for _, id := range []string{"path_key", "body_key"} {
+			mk := restCall{method: "POST", path: ring + "/cryptoKeys?cryptoKeyId=" + id, body: `{"purpose":"ENCRYPT_DECRYPT"}`}
+			s.do(t, mk).wantOK(t, mk)
+		}
+		c := restCall{method: "PATCH", path: ring + "/cryptoKeys/path_key?updateMask=labels",
+			body: `{"name":"projects/raw/locations/global/keyRings/r/cryptoKeys/body_key","labels":{"changed":"yes"}}`}
+		r := s.do(t, c)
+		if r.status == http.StatusOK && r.field("name") != "projects/raw/locations/global/keyRings/r/cryptoKeys/path_key" {
+			t.Errorf("PATCH %s with another name in the body updated %v, want path_key (or an error)", c.path, r.field("name"))
+		}
+		get := restCall{method: "GET", path: ring + "/cryptoKeys/body_key"}
+		if l := s.do(t, get).wantOK(t, get).field("labels"); l != nil {
+			t.Errorf("GET body_key: labels = %v, want none: a PATCH on path_key changed body_key", l)
+		}
+	})
+
 	t.Run("update_mask as the query name is accepted", func(t *testing.T) {
 		c := restCall{method: "PATCH", path: ring + "/cryptoKeys/snake?update_mask=labels", body: `{"labels":{"via":"snake"}}`}
 		r := s.do(t, c).wantOK(t, c)

@@ -140,7 +140,7 @@ func TestMissedRotationRunsOnStart(t *testing.T) {
 		t.Fatalf("CreateKeyRing = %v", err)
 	}
 	const period = 48 * time.Hour
-	due := time.Now().Add(3 * time.Second).Truncate(time.Millisecond)
+	due := time.Now().Add(5 * time.Second).Truncate(time.Millisecond)
 	key, err := c.CreateCryptoKey(ctx, &kmspb.CreateCryptoKeyRequest{
 		Parent: ring.GetName(), CryptoKeyId: "due",
 		CryptoKey: &kmspb.CryptoKey{
@@ -150,7 +150,7 @@ func TestMissedRotationRunsOnStart(t *testing.T) {
 		},
 	})
 	if err != nil {
-		t.Fatalf("CreateCryptoKey(next rotation in 3s) = %v", err)
+		t.Fatalf("CreateCryptoKey(next rotation in 5s) = %v", err)
 	}
 	name := key.GetName()
 	if err := s1.stop(t); err != nil {
