@@ -301,6 +301,9 @@ func (s *Service) ListCryptoKeys(ctx context.Context, parent string, p Page) ([]
 	var res listResult[*CryptoKey]
 	var out []*KeyInfo
 	err = s.call(ctx, "ListCryptoKeys", PermCryptoKeysList, ring, false, func() error {
+		if _, err := s.readKeyRing(ctx, s.store, parent); err != nil {
+			return err
+		}
 		res, err = list(ctx, s, kindCryptoKey, parent, p, func(r storage.Record) (*CryptoKey, error) {
 			k := new(CryptoKey)
 			return k, s.decode(r, kindCryptoKey, k)

@@ -135,6 +135,9 @@ func (s *Service) ListCryptoKeyVersions(ctx context.Context, parent string, p Pa
 	}
 	var res listResult[*Version]
 	err = s.call(ctx, "ListCryptoKeyVersions", PermVersionsList, kn, false, func() error {
+		if _, err := s.loadKey(ctx, kn); err != nil {
+			return err
+		}
 		res, err = list(ctx, s, kindVersion, parent, p, func(r storage.Record) (*Version, error) {
 			v := new(Version)
 			err := s.decode(r, kindVersion, v)

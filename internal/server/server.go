@@ -312,6 +312,9 @@ func (s *Server) GRPCAddr() string { return s.grpcLn.Addr().String() }
 // finish (up to a deadline), then storage closes.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
+		// First withdraw the token file, so that a supervisor waiting for
+		// the next start never reads a file from this run.
+		os.Remove(filepath.Join(s.opts.DataDir, adminTokenFile))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		s.httpSrv.Shutdown(ctx)
