@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/custos-kms/custos/internal/storage"
+)
+
+// maxAttempts bounds how often a batch is retried when another writer
+// (another node on the same store) advanced the head first.
+const maxAttempts = 8
+
+// signal wakes the flusher if it is not already due to wake.
+func (l *Log) signal() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the flusher goroutine: it writes the queued entries in batches
+// until Close, then writes what is still queued and returns.
+func (l *Log) run() {
+	defer close(l.stopped)
+	for {
+		l.mu.Lock()
+		for len(l.queue) == 0 && !l.closing {
+			l.mu.Unlock()
+			<-l.wake
+			l.mu.Lock()
+		}
+		if len(l.queue) == 0 {
+			l.mu.Unlock()
+			return
+		}
+		n := min(len(l.queue), maxBatch)
+		batch := make([]*pending, n)
+		copy(batch, l.queue)
+		rest := copy(l.queue, l.queue[n:])
+		clear(l.queue[rest:])
+		l.queue = l.queue[:rest]
+		l.mu.Unlock()
+
+		err := l.flush(batch)
+		if err != nil {
+			err = fmt.Errorf("audit: write %d entries: %w", len(batch), err)
+			l.fail(len(batch), err)
+		} else {
+			l.flushes.Add(1)
+		}
+		for _, p := range batch {
+			p.err = err
+			close(p.done)
+		}
+	}
+}
+
+// prepared is a batch chained from a head: its records and the new head.
+type prepared struct {
+	from    head
+	records []storage.Record
+	to      head
+	toSum   []byte
+}
+
+// prepare chains the batch's entries from h (whose hash is sum) into signed
+// records. It uses l.chain, so only the flusher calls it: on its own
+// goroutine, or inside its Update, which may run on the store's goroutine
+// while the flusher waits.
+func (l *Log) prepare(batch []*pending, h head, sum []byte) (prepared, error) {
+	p := prepared{from: h, records: make([]storage.Record, len(batch))}
+	seq, prev := h.Seq, sum
+	for i, q := range batch {
+		e := q.e
+		seq++
+		e.Seq = seq
+		prev = l.chain.sum(prev, &e)
+		e.Hash = hex.EncodeToString(prev)
+		data, err := json.Marshal(&e)
+		if err != nil {
+			// Unreachable: Append checked the time, the only field that
+			// json.Marshal can refuse.
+			return prepared{}, fmt.Errorf("encode entry: %w", err)
+		}
+		r := storage.Record{Kind: KindEntry, Name: entryName(seq), Parent: ParentEntry, Data: data}
+		l.signer.Sign(&r)
+		p.records[i] = r
+	}
+	p.to, p.toSum = head{Seq: seq, Hash: hex.EncodeToString(prev)}, prev
+	return p, nil
+}
+
+// flush writes batch in one transaction, chained from the stored head, and
+// retries the whole batch when another writer moved the head first. The
+// records are prepared outside the transaction from the head this node
+// wrote last, and prepared again inside it only if the stored head is
+// another one.
+func (l *Log) flush(batch []*pending) error {
+	// The batch belongs to many callers: no single caller's ctx may cut
+	// it short, or an entry could be half written for the others.
+	ctx := context.Background()
+	pre, err := l.prepare(batch, l.last, l.lastHash)
+	if err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		var done prepared
+		err = l.store.Update(ctx, func(tx storage.Tx) error {
+			h, sum, rev, err := readHead(ctx, tx, l.signer)
+			if err != nil {
+				return err
+			}
+			p := pre
+			if h != pre.from {
+				if p, err = l.prepare(batch, h, sum); err != nil {
+					return err
+				}
+			}
+			for _, r := range p.records {
+				if err := tx.Create(ctx, r); err != nil {
+					return fmt.Errorf("create %s: %w", r.Name, err)
+				}
+			}
+			data, err := json.Marshal(p.to)
+			if err != nil {
+				return err
+			}
+			hr := storage.Record{Kind: KindSystem, Name: HeadName, Data: data, Rev: rev}
+			l.signer.Sign(&hr)
+			if rev == 0 {
+				err = tx.Create(ctx, hr)
+			} else {
+				err = tx.Put(ctx, hr)
+			}
+			if err != nil {
+				return fmt.Errorf("write the head: %w", err)
+			}
+			done = p
+			return nil
+		})
+		if err == nil {
+			l.last, l.lastHash = done.to, done.toSum
+			return nil
+		}
+		if attempt == maxAttempts || !(errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrExists)) {
+			return err
+		}
+		time.Sleep(time.Duration(attempt) * time.Millisecond)
+	}
+}
+
+// readHead reads and authenticates the head record. A missing head is the
+// head of an empty log. rev is the record's revision (0 if missing). An
+// altered head fails with an error wrapping ErrBroken.
+func readHead(ctx context.Context, r storage.Reader, signer Signer) (h head, sum []byte, rev int64, err error) {
+	rec, err := r.Get(ctx, HeadName)
+	if errors.Is(err, storage.ErrNotFound) {
+		return head{Hash: hex.EncodeToString(zeroHash)}, zeroHash, 0, nil
+	}
+	if err != nil {
+		return head{}, nil, 0, fmt.Errorf("read the head: %w", err)
+	}
+	if err := signer.Verify(rec); err != nil {
+		return head{}, nil, 0, fmt.Errorf("%w: head: %w", ErrBroken, err)
+	}
+	if rec.Kind != KindSystem || rec.Parent != "" {
+		return head{}, nil, 0, fmt.Errorf("%w: head record has kind %q, parent %q", ErrBroken, rec.Kind, rec.Parent)
+	}
+	h, sum, err = decodeHead(rec.Data)
+	if err != nil {
+		return head{}, nil, 0, fmt.Errorf("%w: %w", ErrBroken, err)
+	}
+	if h.Seq == 0 && !bytes.Equal(sum, zeroHash) {
+		return head{}, nil, 0, fmt.Errorf("%w: head at 0 with a hash", ErrBroken)
+	}
+	return h, sum, rec.Rev, nil
+}

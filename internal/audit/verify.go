@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package audit
+
+import (
+	"context"
+	"crypto/hmac"
+	"errors"
+	"fmt"
+
+	"github.com/custos-kms/custos/internal/storage"
+)
+
+// Report is the outcome of [Verify].
+type Report struct {
+	// Entries is the number of entries proven good: all of them when OK,
+	// those before the first bad one otherwise.
+	Entries int64 `json:"entries"`
+	OK      bool  `json:"ok"`
+	// FirstBadSeq is the seq of the first entry altered, missing, out of
+	// place, or not covered by the head; 0 when OK, and when the problem
+	// is the head record itself (it fails its MAC or does not decode).
+	FirstBadSeq int64 `json:"firstBadSeq"`
+	// Problem says what is wrong, for a person; "" when OK.
+	Problem string `json:"problem"`
+}
+
+// Verify proves that the audit log in r is whole, or names the first entry
+// that is not. It walks every entry in seq order, a page at a time, and
+// checks that:
+//
+//   - the entries are numbered 1..N without gap, each record under the
+//     name of its seq (an entry removed or moved is caught here);
+//   - each record's MAC verifies under signer (an entry changed by someone
+//     without the record MAC key);
+//   - each entry decodes and its hash is the HMAC, under chainKey, of the
+//     previous hash and its canonical encoding (an entry changed, forged,
+//     reordered or renumbered by someone who holds the MAC key but not the
+//     chain key);
+//   - the head record verifies and names entry N with its hash: a head
+//     ahead of N means the tail was cut off, a head behind N means entries
+//     were added without it, or the head was rolled back.
+//
+// A tail removed together with a head restored from an older copy leaves
+// a shorter log that verifies: compare the head with the last one the
+// server logged (see [Log.RunHeadLogger]).
+//
+// Verify returns an error only if r cannot be read or ctx ends; a log that
+// fails verification is a Report with OK false. It reads without a
+// snapshot, so it may run while a server appends: entries appended during
+// the walk are checked too, provided the store shows each committed write
+// to every later read (SQLite and PostgreSQL do).
+func Verify(ctx context.Context, r storage.Reader, signer Signer, chainKey []byte) (Report, error) {
+	v := &verifier{r: r, signer: signer, chain: newChainer(chainKey), next: 1, prev: zeroHash}
+	if _, err := v.walk(ctx); err != nil || v.bad != nil {
+		return v.report(), err
+	}
+	for {
+		h, sum, rev, err := readHead(ctx, r, signer)
+		last := v.next - 1
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return v.report(), ctx.Err()
+		case err != nil && !errors.Is(err, ErrBroken):
+			return v.report(), err
+		case err != nil:
+			v.fail(0, "the head record fails its integrity check: %v", err)
+		case h.Seq == last && !hmac.Equal(sum, v.prev):
+			v.fail(last, "the head names entry %d with another hash: the entry or the head was altered", last)
+		case h.Seq == last:
+			return v.report(), nil
+		case h.Seq < last && rev == 0:
+			v.fail(1, "the head record is missing, and %d entries are not covered by it", last)
+		case h.Seq < last:
+			v.fail(h.Seq+1, "entries %d to %d are not covered by the head, which names entry %d: the head was rolled back, or entries were added without it", h.Seq+1, last, h.Seq)
+		default: // h.Seq > last
+			// Entries may have been appended since the walk ended (a live
+			// server): the head was read after the walk, so the entries it
+			// names were committed by then and a new walk must find them.
+			n, err := v.walk(ctx)
+			if err != nil || v.bad != nil {
+				return v.report(), err
+			}
+			if n > 0 {
+				continue
+			}
+			v.fail(last+1, "entries %d to %d are missing: the head names entry %d, the log ends at %d (tail truncated)", last+1, h.Seq, h.Seq, last)
+		}
+		return v.report(), nil
+	}
+}
+
+// verifier is the state of one Verify walk.
+type verifier struct {
+	r      storage.Reader
+	signer Signer
+	chain  *chainer
+	after  string // name of the last record read
+	next   int64  // the seq expected next
+	prev   []byte // the hash of entry next-1
+	bad    *Report
+}
+
+func (v *verifier) fail(seq int64, format string, args ...any) {
+	v.bad = &Report{Entries: v.next - 1, FirstBadSeq: seq, Problem: fmt.Sprintf(format, args...)}
+}
+
+func (v *verifier) report() Report {
+	if v.bad != nil {
+		return *v.bad
+	}
+	return Report{Entries: v.next - 1, OK: true}
+}
+
+// walk checks the entries after v.after up to the end of the log, or
+// until the first bad one (v.bad set), and returns how many it read.
+func (v *verifier) walk(ctx context.Context) (int64, error) {
+	var n int64
+	for {
+		recs, err := v.r.List(ctx, storage.ListOptions{Kind: KindEntry, Parent: ParentEntry, After: v.after, Limit: scanPage})
+		if err != nil {
+			return n, fmt.Errorf("audit: verify: read entries after %q: %w", v.after, err)
+		}
+		for _, rec := range recs {
+			n++
+			if !v.check(rec) {
+				return n, nil
+			}
+			v.after = rec.Name
+		}
+		if len(recs) < scanPage {
+			return n, nil
+		}
+	}
+}
+
+// check checks one entry record against the chain so far, and either
+// advances the chain or sets v.bad.
+func (v *verifier) check(rec storage.Record) bool {
+	want := v.next
+	seq, ok := parseEntryName(rec.Name)
+	switch {
+	case !ok:
+		v.fail(want, "record %q is not an entry, where entry %d should be", rec.Name, want)
+		return false
+	case seq != want && want == 1:
+		v.fail(want, "entry 1 is missing: the log starts at entry %d", seq)
+		return false
+	case seq != want:
+		v.fail(want, "entry %d is missing: after entry %d comes entry %d", want, want-1, seq)
+		return false
+	}
+	if err := v.signer.Verify(rec); err != nil {
+		v.fail(seq, "entry %d fails its MAC: it was altered or moved outside Custos", seq)
+		return false
+	}
+	e, sum, err := decodeEntry(rec.Data)
+	switch {
+	case err != nil:
+		v.fail(seq, "entry %d does not decode: %v", seq, err)
+		return false
+	case e.Seq != seq:
+		v.fail(seq, "the record of entry %d holds entry %d: entries were reordered", seq, e.Seq)
+		return false
+	}
+	if !hmac.Equal(v.chain.sum(v.prev, &e), sum) {
+		v.fail(seq, "entry %d does not match the chain: it, or its place in the log, was altered", seq)
+		return false
+	}
+	v.next, v.prev = seq+1, sum
+	return true
+}
