@@ -25,7 +25,8 @@ func (s *Service) CreateKeyRing(ctx context.Context, parent, id string) (*KeyRin
 		return nil, err
 	}
 	var out *KeyRing
-	err = s.call(ctx, "CreateKeyRing", PermKeyRingsCreate, loc, false, func() error {
+	target := loc.KeyRingName(id).String()
+	err = s.callFor(ctx, "CreateKeyRing", PermKeyRingsCreate, loc, false, &target, func() error {
 		if !resource.ValidID(id) {
 			return kmserr.InvalidArgument("key_ring_id", "%q must be 1 to 63 characters of letters, digits, '_' and '-'", id)
 		}
@@ -50,7 +51,7 @@ func (s *Service) GetKeyRing(ctx context.Context, name string) (*KeyRing, error)
 		return nil, err
 	}
 	var out *KeyRing
-	err = s.call(ctx, "GetKeyRing", PermKeyRingsGet, n, false, func() error {
+	err = s.call(ctx, "GetKeyRing", PermKeyRingsGet, n, true, func() error {
 		out, err = s.readKeyRing(ctx, s.store, name)
 		return err
 	})
@@ -76,7 +77,7 @@ func (s *Service) ListKeyRings(ctx context.Context, parent string, p Page) ([]*K
 		return nil, "", 0, err
 	}
 	var res listResult[*KeyRing]
-	err = s.call(ctx, "ListKeyRings", PermKeyRingsList, loc, false, func() error {
+	err = s.call(ctx, "ListKeyRings", PermKeyRingsList, loc, true, func() error {
 		res, err = list(ctx, s, kindKeyRing, parent, p, func(r storage.Record) (*KeyRing, error) {
 			ring := new(KeyRing)
 			return ring, s.decode(r, kindKeyRing, ring)

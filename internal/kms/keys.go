@@ -46,7 +46,8 @@ func (s *Service) CreateCryptoKey(ctx context.Context, req CreateKeyRequest) (*K
 		return nil, err
 	}
 	var out *KeyInfo
-	err = s.call(ctx, "CreateCryptoKey", PermCryptoKeysCreate, ring, false, func() error {
+	target := ring.CryptoKeyName(req.ID).String()
+	err = s.callFor(ctx, "CreateCryptoKey", PermCryptoKeysCreate, ring, false, &target, func() error {
 		out, err = s.createCryptoKey(ctx, ring, req)
 		return err
 	})
@@ -266,7 +267,7 @@ func (s *Service) GetCryptoKey(ctx context.Context, name string) (*KeyInfo, erro
 		return nil, err
 	}
 	var out *KeyInfo
-	err = s.call(ctx, "GetCryptoKey", PermCryptoKeysGet, n, false, func() error {
+	err = s.call(ctx, "GetCryptoKey", PermCryptoKeysGet, n, true, func() error {
 		k, err := s.loadKey(ctx, n)
 		if err != nil {
 			return err
@@ -300,7 +301,7 @@ func (s *Service) ListCryptoKeys(ctx context.Context, parent string, p Page) ([]
 	}
 	var res listResult[*CryptoKey]
 	var out []*KeyInfo
-	err = s.call(ctx, "ListCryptoKeys", PermCryptoKeysList, ring, false, func() error {
+	err = s.call(ctx, "ListCryptoKeys", PermCryptoKeysList, ring, true, func() error {
 		if _, err := s.readKeyRing(ctx, s.store, parent); err != nil {
 			return err
 		}

@@ -156,15 +156,26 @@ func New(cfg Config) *Service {
 }
 
 // call runs the common frame of every method: authorize on res, run fn, and
-// record the outcome. fn's error is returned as is (it is already a
-// *kmserr.Error or is converted by fn's helpers).
+// record the outcome. data says whether the call reads or uses keys (audited
+// where data-access audit is on) rather than changing them (always audited).
+// fn's error is returned as is (it is already a *kmserr.Error).
 func (s *Service) call(ctx context.Context, method, perm string, res resource.Name, data bool, fn func() error) error {
+	return s.callFor(ctx, method, perm, res, data, nil, fn)
+}
+
+// callFor is call for methods that create a resource: the audit entry names
+// *target (the new resource, known once fn ran) when it is set, not res.
+func (s *Service) callFor(ctx context.Context, method, perm string, res resource.Name, data bool, target *string, fn func() error) error {
 	if err := s.authz.Authorize(ctx, perm, res); err != nil {
 		s.record(ctx, method, res.String(), data, err)
 		return err
 	}
 	err := fn()
-	if aerr := s.record(ctx, method, res.String(), data, err); aerr != nil && err == nil {
+	name := res.String()
+	if target != nil && *target != "" {
+		name = *target
+	}
+	if aerr := s.record(ctx, method, name, data, err); aerr != nil && err == nil {
 		return aerr
 	}
 	return err

@@ -389,7 +389,7 @@ func (s *Service) GetPublicKey(ctx context.Context, name string) (*PublicKey, er
 		return nil, err
 	}
 	var out *PublicKey
-	err = s.call(ctx, "GetPublicKey", PermVersionsViewPublicKey, n, false, func() error {
+	err = s.call(ctx, "GetPublicKey", PermVersionsViewPublicKey, n, true, func() error {
 		k, err := s.loadKey(ctx, n.Key())
 		if err != nil {
 			return err

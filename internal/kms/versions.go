@@ -34,8 +34,12 @@ func (s *Service) CreateCryptoKeyVersion(ctx context.Context, parent string, a a
 		return nil, err
 	}
 	var out *Version
-	err = s.call(ctx, "CreateCryptoKeyVersion", PermVersionsCreate, kn, false, func() error {
+	var target string
+	err = s.callFor(ctx, "CreateCryptoKeyVersion", PermVersionsCreate, kn, false, &target, func() error {
 		out, err = s.addVersion(ctx, kn, a, false, nil)
+		if out != nil {
+			target = out.Name
+		}
 		return err
 	})
 	return out, err
@@ -115,7 +119,7 @@ func (s *Service) GetCryptoKeyVersion(ctx context.Context, name string) (*Versio
 		return nil, err
 	}
 	var out *Version
-	err = s.call(ctx, "GetCryptoKeyVersion", PermVersionsGet, n, false, func() error {
+	err = s.call(ctx, "GetCryptoKeyVersion", PermVersionsGet, n, true, func() error {
 		lv, err := s.loadVersion(ctx, n)
 		if err != nil {
 			return err
@@ -134,7 +138,7 @@ func (s *Service) ListCryptoKeyVersions(ctx context.Context, parent string, p Pa
 		return nil, "", 0, err
 	}
 	var res listResult[*Version]
-	err = s.call(ctx, "ListCryptoKeyVersions", PermVersionsList, kn, false, func() error {
+	err = s.call(ctx, "ListCryptoKeyVersions", PermVersionsList, kn, true, func() error {
 		if _, err := s.loadKey(ctx, kn); err != nil {
 			return err
 		}

@@ -26,8 +26,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/custos-kms/custos/internal/api/admin"
 	"github.com/custos-kms/custos/internal/api/grpcapi"
 	"github.com/custos-kms/custos/internal/api/rest"
+	"github.com/custos-kms/custos/internal/audit"
 	"github.com/custos-kms/custos/internal/auth"
 	"github.com/custos-kms/custos/internal/iam"
 	"github.com/custos-kms/custos/internal/keystore"
@@ -131,6 +133,7 @@ type Server struct {
 	log      *slog.Logger
 	store    storage.Store
 	svc      *kms.Service
+	audit    *audit.Log
 	httpSrv  *http.Server
 	grpcSrv  *grpc.Server
 	httpLn   net.Listener
@@ -201,8 +204,18 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		minPeriod = time.Second
 		log.Warn("DEV: rotation periods and destroy-scheduled durations may be as short as 1s")
 	}
+	s.audit, err = audit.Open(ctx, store, ks, ks.Derive(audit.ChainKeyInfo, 32), log)
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	defer func() {
+		if !ok {
+			s.audit.Close()
+		}
+	}()
+	authz := iam.AdminOnly{}
 	s.svc = kms.New(kms.Config{
-		Store: store, Keystore: ks, Authorizer: iam.AdminOnly{}, Logger: log,
+		Store: store, Keystore: ks, Authorizer: authz, Auditor: s.audit, Logger: log,
 		MinRotationPeriod: minPeriod, MinDestroyDuration: minPeriod,
 	})
 	authn := auth.New(s.token)
@@ -250,8 +263,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	adminAPI := admin.New(httpAuthenticator(authn))
+	admin.RegisterAudit(adminAPI, s.audit, authz)
+	mux := http.NewServeMux()
+	mux.Handle("/", handler)
+	mux.Handle("/admin/", adminAPI)
 	s.httpSrv = &http.Server{
-		Handler:           withResponseWriter(handler),
+		Handler:           withResponseWriter(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -275,7 +293,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.wg.Add(3)
+	s.wg.Add(4)
+	go func() {
+		defer s.wg.Done()
+		s.audit.RunHeadLogger(runCtx, time.Minute)
+	}()
 	go func() {
 		defer s.wg.Done()
 		if err := s.httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -327,6 +349,7 @@ func (s *Server) Stop() {
 		}
 		s.cancel()
 		s.wg.Wait()
+		s.audit.Close()
 		s.store.Close()
 		s.log.Info("custos stopped")
 	})
