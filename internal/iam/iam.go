@@ -3,6 +3,30 @@
 // Package iam decides who may do what: roles, bindings on projects, key
 // rings and keys, inherited downwards. It answers from policies alone, never
 // from the resources themselves, so that a refusal reveals nothing.
+//
+// # Roles
+//
+// The roles are Cloud KMS's predefined roles, with the permissions Google
+// publishes for them, and two of Custos's own ([Roles], [Permissions];
+// the table is in roles.go). Custom roles do not exist.
+//
+// # Policies
+//
+// A [Policy] binds roles to members, "app:NAME" or "group:NAME" (a [Group]
+// of apps), on a project, a key ring, a crypto key or an import job. The
+// permissions of an app on a resource are the union of what the policies of
+// the resource and of each of its ancestors grant it. [Authorizer]
+// implements kms.Authorizer over them and serves the IAM methods
+// ([Authorizer.GetIamPolicy], [Authorizer.SetIamPolicy],
+// [Authorizer.TestIamPermissions]). The built-in admin holds every
+// permission and is not a member of any policy; [AdminOnly] is the
+// authorizer that knows only it.
+//
+// # Quotas
+//
+// [Quotas] limits requests per minute per app and per project;
+// [WithQuotas] puts it behind an authorizer, so that the core reaches it
+// through kms.Authorizer. A request over quota fails with a [QuotaError].
 package iam
 
 import (
