@@ -61,6 +61,7 @@ authenticate with a client certificate bound to an app (mutual TLS).`,
 	f.StringVar(&opts.TLSCert, "tls-cert", serverEnv("CUSTOS_TLS_CERT", ""), "PEM certificate (chain) for TLS on both listeners (env CUSTOS_TLS_CERT)")
 	f.StringVar(&opts.TLSKey, "tls-key", serverEnv("CUSTOS_TLS_KEY", ""), "PEM private key of --tls-cert (env CUSTOS_TLS_KEY)")
 	f.StringVar(&opts.TLSClientCA, "tls-client-ca", serverEnv("CUSTOS_TLS_CLIENT_CA", ""), "PEM CA bundle for client certificates: enables mutual TLS (env CUSTOS_TLS_CLIENT_CA)")
+	f.StringVar(&opts.PublicURL, "public-url", serverEnv("CUSTOS_PUBLIC_URL", ""), "public base URL of this server, used in external key URIs and the OAuth2 token_uri; may differ from the listener behind a proxy (default http(s)://{--listen}) (env CUSTOS_PUBLIC_URL)")
 	f.BoolVar(&opts.AllowShortDurations, "dev-allow-short-durations", false, "dev only: allow rotation periods and destroy-scheduled durations down to 1s, for tests")
 	return cmd
 }

@@ -21,10 +21,12 @@ import (
 	"sync"
 	"time"
 
+	"cloud.google.com/go/iam/apiv1/iampb"
 	"cloud.google.com/go/kms/apiv1/kmspb"
 	"google.golang.org/genproto/googleapis/cloud/location"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/custos-kms/custos/internal/api/admin"
 	"github.com/custos-kms/custos/internal/api/grpcapi"
@@ -49,6 +51,9 @@ type Options struct {
 	// TLSCert and TLSKey switch both listeners to TLS; with TLSClientCA,
 	// clients may also authenticate with a certificate (mTLS).
 	TLSCert, TLSKey, TLSClientCA string
+	// PublicURL is the base of the URLs Custos hands out (external key
+	// URIs, the OAuth2 token_uri). Default: http(s)://{Listen}.
+	PublicURL string
 	Logger                       *slog.Logger
 }
 
@@ -134,6 +139,9 @@ type Server struct {
 	store    storage.Store
 	svc      *kms.Service
 	audit    *audit.Log
+	quotas   *iam.Quotas
+	// publicURL is the base of external key URIs and the token endpoint.
+	publicURL string
 	httpSrv  *http.Server
 	grpcSrv  *grpc.Server
 	httpLn   net.Listener
@@ -213,18 +221,39 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			s.audit.Close()
 		}
 	}()
-	authz := iam.AdminOnly{}
+	// The authorizer answers NOT_FOUND for IAM methods through the core,
+	// which itself needs the authorizer: a closure breaks the loop.
+	policies, err := iam.New(iam.Config{
+		Store: store, Signer: ks, Auditor: s.audit, Logger: log,
+		Exists: func(ctx context.Context, name string) error { return s.svc.Exists(ctx, name) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.quotas, err = iam.NewQuotas(ctx, iam.QuotasConfig{Store: store, Signer: ks, Auditor: s.audit})
+	if err != nil {
+		return nil, err
+	}
+	authz := iam.WithQuotas(policies, s.quotas)
 	s.svc = kms.New(kms.Config{
 		Store: store, Keystore: ks, Authorizer: authz, Auditor: s.audit, Logger: log,
 		MinRotationPeriod: minPeriod, MinDestroyDuration: minPeriod,
 	})
 	authn := auth.New(s.token)
 	kmsServer := grpcapi.New(s.svc)
+	iamServer := grpcapi.NewIAMServer(policies)
 	locations := &grpcapi.Locations{}
 
 	tlsCfg, err := opts.tlsConfig()
 	if err != nil {
 		return nil, err
+	}
+	if s.publicURL = strings.TrimSuffix(opts.PublicURL, "/"); s.publicURL == "" {
+		scheme := "http"
+		if tlsCfg != nil {
+			scheme = "https"
+		}
+		s.publicURL = scheme + "://" + opts.Listen
 	}
 
 	// gRPC
@@ -238,6 +267,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s.grpcSrv = grpc.NewServer(grpcOpts...)
 	kmspb.RegisterKeyManagementServiceServer(s.grpcSrv, kmsServer)
 	location.RegisterLocationsServer(s.grpcSrv, locations)
+	iampb.RegisterIAMPolicyServer(s.grpcSrv, iamServer)
 
 	// REST
 	handler, err := rest.New(rest.Config{
@@ -247,6 +277,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		ExtraQuery: map[string][]string{
 			"google.cloud.kms.v1.KeyManagementService/CreateCryptoKey": {"exportable"},
 		},
+		Decorate: s.decorate,
 		WithQuery: func(ctx context.Context, method string, params url.Values) (context.Context, error) {
 			if v := params.Get("exportable"); v != "" {
 				switch strings.ToLower(v) {
@@ -265,6 +296,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	adminAPI := admin.New(httpAuthenticator(authn))
 	admin.RegisterAudit(adminAPI, s.audit, authz)
+	admin.RegisterIAM(adminAPI, grpcapi.NewAdminIAMServer(policies), policies)
+	admin.RegisterQuotas(adminAPI, s.quotas)
 	mux := http.NewServeMux()
 	mux.Handle("/", handler)
 	mux.Handle("/admin/", adminAPI)
@@ -440,4 +473,23 @@ func withResponseWriter(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), responseWriterKey{}, w)))
 	})
+}
+
+// decorate adds Custos's own fields to a CryptoKey's REST JSON: the Cloud
+// EKM key URI and whether the key is exportable. Cloud KMS's message has no
+// field for them, so official clients never see them.
+func (s *Server) decorate(ctx context.Context, m proto.Message) map[string]any {
+	k, ok := m.(*kmspb.CryptoKey)
+	if !ok {
+		return nil
+	}
+	id, exportable, err := s.svc.KeyExtras(ctx, k.GetName())
+	if err != nil {
+		return nil
+	}
+	extra := map[string]any{"exportable": exportable}
+	if id != "" {
+		extra["externalKeyUri"] = s.publicURL + "/ekm/v0/keys/" + id
+	}
+	return extra
 }

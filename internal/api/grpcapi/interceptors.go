@@ -78,6 +78,14 @@ func Sanitize(err error, log *slog.Logger) error {
 	if err == nil {
 		return nil
 	}
+	// An error with its own gRPC status (a quota refusal with RetryInfo)
+	// keeps it whole.
+	var rich interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &rich) {
+		if _, plain := rich.(*kmserr.Error); !plain {
+			return err
+		}
+	}
 	var ke *kmserr.Error
 	if errors.As(err, &ke) {
 		if ke.Err != nil && log != nil {

@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 
 	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -118,7 +121,15 @@ func writeStatus(w http.ResponseWriter, httpCode int, st *status.Status) {
 		// The UPPER_SNAKE name of code.proto, as Google writes it.
 		Status: code.Code(st.Code()).String(),
 	}}
+	h := w.Header()
 	for _, d := range st.Proto().GetDetails() {
+		// A RetryInfo detail (quota) also becomes Retry-After, in whole
+		// seconds rounded up, as HTTP clients expect.
+		var ri errdetails.RetryInfo
+		if d.MessageIs(&ri) && d.UnmarshalTo(&ri) == nil && ri.GetRetryDelay() != nil {
+			secs := int64(math.Ceil(ri.GetRetryDelay().AsDuration().Seconds()))
+			h.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+		}
 		// An Any whose type is not linked in cannot be written as JSON
 		// (protojson needs the type to expand it); leave it out rather
 		// than fail the whole answer.
@@ -133,7 +144,6 @@ func writeStatus(w http.ResponseWriter, httpCode int, st *status.Status) {
 		// protojson. Write a fixed body rather than none.
 		body = fmt.Appendf(nil, `{"error":{"code":%d,"message":"internal error","status":"INTERNAL"}}`, httpCode)
 	}
-	h := w.Header()
 	h["Content-Type"] = contentTypeJSON
 	h["X-Content-Type-Options"] = noSniff
 	w.WriteHeader(httpCode)
