@@ -54,7 +54,7 @@ type Options struct {
 	// PublicURL is the base of the URLs Custos hands out (external key
 	// URIs, the OAuth2 token_uri). Default: http(s)://{Listen}.
 	PublicURL string
-	Logger                       *slog.Logger
+	Logger    *slog.Logger
 }
 
 // TLS reports whether the listeners serve TLS.
@@ -134,22 +134,22 @@ func checkLoopback(addr string) error {
 
 // Server is a running Custos server.
 type Server struct {
-	opts     Options
-	log      *slog.Logger
-	store    storage.Store
-	svc      *kms.Service
-	audit    *audit.Log
-	quotas   *iam.Quotas
+	opts   Options
+	log    *slog.Logger
+	store  storage.Store
+	svc    *kms.Service
+	audit  *audit.Log
+	quotas *iam.Quotas
 	// publicURL is the base of external key URIs and the token endpoint.
 	publicURL string
-	httpSrv  *http.Server
-	grpcSrv  *grpc.Server
-	httpLn   net.Listener
-	grpcLn   net.Listener
-	token    string
-	stopOnce sync.Once
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	httpSrv   *http.Server
+	grpcSrv   *grpc.Server
+	httpLn    net.Listener
+	grpcLn    net.Listener
+	token     string
+	stopOnce  sync.Once
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 }
 
 const (
