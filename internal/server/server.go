@@ -51,6 +51,13 @@ type Options struct {
 	// TLSCert and TLSKey switch both listeners to TLS; with TLSClientCA,
 	// clients may also authenticate with a certificate (mTLS).
 	TLSCert, TLSKey, TLSClientCA string
+	// Cloud EKM: where Google's signing keys are (a local issuer in tests),
+	// which audiences its ID tokens may carry (default: the public URL's
+	// origin, with and without its port), and how long Google may cache an
+	// unwrapped key (0: not at all, so that a refusal takes effect at once).
+	EKMJWKSURL       string
+	EKMAudiences     []string
+	EKMCacheDuration time.Duration
 	// PublicURL is the base of the URLs Custos hands out (external key
 	// URIs, the OAuth2 token_uri). Default: http(s)://{Listen}.
 	PublicURL string
@@ -301,6 +308,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/", handler)
 	mux.Handle("/admin/", adminAPI)
+	if err := s.mountEKM(mux, adminAPI, authz); err != nil {
+		return nil, err
+	}
 	s.httpSrv = &http.Server{
 		Handler:           withResponseWriter(mux),
 		ReadHeaderTimeout: 10 * time.Second,
