@@ -1,10 +1,43 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Package auth turns the credential of a request into a [kms.Caller]. It
-// knows the built-in admin token; apps and their credentials come next.
+// Package auth turns the credential of a request into a [kms.Caller]: the
+// built-in admin token, and the credentials of apps, the service identities
+// managed by [Apps].
+//
+// # Credentials
+//
+// A request offers a bearer token, a verified TLS client certificate, or
+// both. [Authenticator.Authenticate] dispatches a bearer token by its shape:
+//
+//	custos_admin_…           the built-in admin token (any token equal to it, in fact)
+//	custos_ak_<keyid>_<s>    an app's API key
+//	custos_at_<payload>.<m>  an access token from the OAuth2 token endpoint
+//	x.y.z                    a JWT signed by an app's service-account key
+//
+// With no bearer token, a client certificate is looked up by its SHA-256
+// fingerprint among the certificates registered to apps (mTLS). A token,
+// when present, always decides: a bad token is refused even if a good
+// certificate comes with it.
+//
+// # Secrets
+//
+// Custos keeps no secret of an app in storage: API keys are kept as SHA-256
+// digests (they carry 256 random bits, so a plain hash is enough), the
+// private key of a service-account key file is generated, handed out once
+// and forgotten (only its public key is stored), and access tokens are
+// self-contained, authenticated by an HMAC key derived from the root key.
+// Secrets handed out are of type [Secret], which redacts itself when
+// printed or logged.
 //
 // Tokens are compared by their SHA-256 digest in constant time, so that the
 // comparison leaks nothing about the expected token.
+//
+// # Revocation
+//
+// Verified JWTs are cached until they expire, but the state of their key
+// and app is checked on every request from an in-memory cache that every
+// change on this node invalidates at once; other nodes see a change within
+// [AppsConfig.CacheTTL].
 package auth
 
 import (
@@ -22,6 +55,23 @@ import (
 // AdminPrincipal is the principal name of the built-in admin.
 const AdminPrincipal = "admin"
 
+// Authentication methods, as [kms.Caller.AuthMethod] reports them.
+const (
+	MethodAdminToken        = "admin-token"
+	MethodAPIKey            = "api-key"
+	MethodServiceAccountJWT = "service-account-jwt"
+	MethodOAuth2Token       = "oauth2-token"
+	MethodMTLS              = "mtls"
+)
+
+// Token prefixes. They let secret scanners find leaked tokens and let
+// [Authenticator.Authenticate] dispatch without trying every method.
+const (
+	AdminTokenPrefix  = "custos_admin_"
+	APIKeyPrefix      = "custos_ak_"
+	AccessTokenPrefix = "custos_at_"
+)
+
 // NewAdminToken returns a fresh admin token: a prefix that secret scanners
 // can match, and 256 random bits.
 func NewAdminToken() (string, error) {
@@ -29,17 +79,25 @@ func NewAdminToken() (string, error) {
 	if _, err := rand.Read(b); err != nil {
 		return "", err
 	}
-	return "custos_admin_" + base64.RawURLEncoding.EncodeToString(b), nil
+	return AdminTokenPrefix + base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// Authenticator checks bearer tokens. Safe for concurrent use.
+// Authenticator checks the credentials of requests. Safe for concurrent use.
 type Authenticator struct {
 	adminHash [32]byte
+	apps      *Apps
 }
 
-// New returns an authenticator that accepts adminToken as the built-in admin.
+// New returns an authenticator that accepts adminToken as the built-in admin
+// and nothing else.
 func New(adminToken string) *Authenticator {
-	return &Authenticator{adminHash: sha256.Sum256([]byte(adminToken))}
+	return NewWithApps(adminToken, nil)
+}
+
+// NewWithApps returns an authenticator that accepts adminToken as the
+// built-in admin and the credentials of the apps in apps (nil: none).
+func NewWithApps(adminToken string, apps *Apps) *Authenticator {
+	return &Authenticator{adminHash: sha256.Sum256([]byte(adminToken)), apps: apps}
 }
 
 // Request is what a request offers to prove who sent it.
@@ -49,20 +107,34 @@ type Request struct {
 	// ClientAddr is the peer's address, for the audit log.
 	ClientAddr string
 	// ClientCert is the verified TLS client certificate (mTLS), or nil.
+	// The TLS layer must have verified it against the client CA: this
+	// package only maps its fingerprint to an app.
 	ClientCert *x509.Certificate
 	// RequestID identifies the request in logs and the audit log.
 	RequestID string
 }
 
-// Authenticate returns the caller of a request, or UNAUTHENTICATED.
+// Authenticate returns the caller of a request. A request without a
+// credential, or with one that is unknown, malformed, revoked or expired, or
+// whose app is disabled or deleted, gets an UNAUTHENTICATED *kmserr.Error
+// whose message says which, and never contains the token. A storage failure
+// while checking is UNAVAILABLE.
 func (a *Authenticator) Authenticate(ctx context.Context, req Request) (*kms.Caller, error) {
 	token, clientAddr := req.Token, req.ClientAddr
-	if token == "" {
+	if token == "" && (req.ClientCert == nil || a.apps == nil) {
 		return nil, kmserr.Unauthenticated("the request has no credential: send Authorization: Bearer <token>")
 	}
-	h := sha256.Sum256([]byte(token))
-	if subtle.ConstantTimeCompare(h[:], a.adminHash[:]) == 1 {
-		return &kms.Caller{Principal: AdminPrincipal, AuthMethod: "admin-token", Admin: true, ClientAddress: clientAddr, RequestID: req.RequestID}, nil
+	var h [32]byte
+	if token != "" {
+		// Every token is compared with the admin token, whatever its shape,
+		// so that an admin token of any form keeps working.
+		h = sha256.Sum256([]byte(token))
+		if subtle.ConstantTimeCompare(h[:], a.adminHash[:]) == 1 {
+			return &kms.Caller{Principal: AdminPrincipal, AuthMethod: MethodAdminToken, Admin: true, ClientAddress: clientAddr, RequestID: req.RequestID}, nil
+		}
+		if a.apps == nil {
+			return nil, kmserr.Unauthenticated("the credential is not valid")
+		}
 	}
-	return nil, kmserr.Unauthenticated("the credential is not valid")
+	return a.apps.authenticate(ctx, req, h)
 }
