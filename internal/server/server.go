@@ -147,6 +147,7 @@ type Server struct {
 	svc    *kms.Service
 	audit  *audit.Log
 	quotas *iam.Quotas
+	apps   *auth.Apps
 	// publicURL is the base of external key URIs and the token endpoint.
 	publicURL string
 	httpSrv   *http.Server
@@ -214,6 +215,38 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 
+	// Listen early: the public URL (in external key URIs and the token_uri
+	// of key files) must name the bound address, also with port 0.
+	tlsCfg, err := opts.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	if s.httpLn, err = net.Listen("tcp", opts.Listen); err != nil {
+		return nil, fmt.Errorf("REST listener: %w", err)
+	}
+	if s.grpcLn, err = net.Listen("tcp", opts.GRPCListen); err != nil {
+		s.httpLn.Close()
+		return nil, fmt.Errorf("gRPC listener: %w", err)
+	}
+	defer func() {
+		if !ok {
+			s.httpLn.Close()
+			s.grpcLn.Close()
+		}
+	}()
+	scheme := "http"
+	if tlsCfg != nil {
+		// gRPC does its own handshake (credentials.NewTLS); HTTP gets a
+		// TLS listener that also speaks HTTP/2.
+		hcfg := tlsCfg.Clone()
+		hcfg.NextProtos = []string{"h2", "http/1.1"}
+		s.httpLn = tls.NewListener(s.httpLn, hcfg)
+		scheme = "https"
+	}
+	if s.publicURL = strings.TrimSuffix(opts.PublicURL, "/"); s.publicURL == "" {
+		s.publicURL = scheme + "://" + s.httpLn.Addr().String()
+	}
+
 	minPeriod := time.Duration(0)
 	if opts.AllowShortDurations {
 		minPeriod = time.Second
@@ -246,22 +279,17 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		Store: store, Keystore: ks, Authorizer: authz, Auditor: s.audit, Logger: log,
 		MinRotationPeriod: minPeriod, MinDestroyDuration: minPeriod,
 	})
-	authn := auth.New(s.token)
-	kmsServer := grpcapi.New(s.svc)
-	iamServer := grpcapi.NewIAMServer(policies)
-	locations := &grpcapi.Locations{}
-
-	tlsCfg, err := opts.tlsConfig()
+	s.apps, err = auth.NewApps(auth.AppsConfig{
+		Store: store, Keystore: ks, Authorizer: authz, Auditor: s.audit, Logger: log,
+		PublicURL: s.publicURL,
+	})
 	if err != nil {
 		return nil, err
 	}
-	if s.publicURL = strings.TrimSuffix(opts.PublicURL, "/"); s.publicURL == "" {
-		scheme := "http"
-		if tlsCfg != nil {
-			scheme = "https"
-		}
-		s.publicURL = scheme + "://" + opts.Listen
-	}
+	authn := auth.NewWithApps(s.token, s.apps)
+	kmsServer := grpcapi.New(s.svc)
+	iamServer := grpcapi.NewIAMServer(policies)
+	locations := &grpcapi.Locations{}
 
 	// gRPC
 	grpcOpts := []grpc.ServerOption{
@@ -305,9 +333,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	admin.RegisterAudit(adminAPI, s.audit, authz)
 	admin.RegisterIAM(adminAPI, grpcapi.NewAdminIAMServer(policies), policies)
 	admin.RegisterQuotas(adminAPI, s.quotas)
+	admin.RegisterApps(adminAPI, s.apps)
+	admin.RegisterToken(adminAPI, s.apps)
 	mux := http.NewServeMux()
 	mux.Handle("/", handler)
 	mux.Handle("/admin/", adminAPI)
+	mux.Handle("/oauth2/", adminAPI)
 	if err := s.mountEKM(mux, adminAPI, authz); err != nil {
 		return nil, err
 	}
@@ -318,22 +349,6 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
-	if s.httpLn, err = net.Listen("tcp", opts.Listen); err != nil {
-		return nil, fmt.Errorf("REST listener: %w", err)
-	}
-	if s.grpcLn, err = net.Listen("tcp", opts.GRPCListen); err != nil {
-		s.httpLn.Close()
-		return nil, fmt.Errorf("gRPC listener: %w", err)
-	}
-	scheme := "http"
-	if tlsCfg != nil {
-		// gRPC does its own handshake (credentials.NewTLS); HTTP gets a
-		// TLS listener that also speaks HTTP/2.
-		hcfg := tlsCfg.Clone()
-		hcfg.NextProtos = []string{"h2", "http/1.1"}
-		s.httpLn = tls.NewListener(s.httpLn, hcfg)
-		scheme = "https"
-	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Add(4)
