@@ -307,6 +307,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	// REST
 	handler, err := rest.New(rest.Config{
 		KMS:          kmsServer,
+		IAM:          iamServer,
 		Locations:    locations,
 		Authenticate: httpAuthenticator(authn),
 		ExtraQuery: map[string][]string{
