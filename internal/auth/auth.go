@@ -100,6 +100,12 @@ func NewWithApps(adminToken string, apps *Apps) *Authenticator {
 	return &Authenticator{adminHash: sha256.Sum256([]byte(adminToken)), apps: apps}
 }
 
+// NewWithAdminHash is NewWithApps for a server that keeps only the SHA-256
+// of the admin token (production mode), never the token itself.
+func NewWithAdminHash(adminHash [32]byte, apps *Apps) *Authenticator {
+	return &Authenticator{adminHash: adminHash, apps: apps}
+}
+
 // Request is what a request offers to prove who sent it.
 type Request struct {
 	// Token is the bearer token ("" if none).

@@ -171,6 +171,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newRandomCmd(g),
 		newVersionCmd(g),
 		newServerCmd(),
+		newInitCmd(),
 	)
 	markArgsErrorsAsUsage(root)
 	return root

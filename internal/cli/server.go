@@ -24,6 +24,11 @@ func newServerCmd() *cobra.Command {
 		Long: `Run the Custos server: the Cloud KMS v1 API over REST (--listen) and gRPC
 (--grpc-listen), on an embedded store in the data folder.
 
+Production mode needs a root key file (--root-key-file), created with
+"custos init", which also creates the first admin and prints its token once.
+Keep the root key file apart from the data folder (another disk, a secret
+store mounted at start): whoever has both can read every key.
+
 In dev mode the root key is kept in a plain file in the data folder and an
 admin token that grants every permission is written to DATA/admin-token once
 the server accepts requests. Dev mode is for development and tests only.
@@ -54,6 +59,7 @@ authenticate with a client certificate bound to an app (mutual TLS).`,
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&opts.RootKeyFile, "root-key-file", serverEnv("CUSTOS_ROOT_KEY_FILE", ""), "production: file holding the root key (hex, mode 0600, kept apart from the data folder; create it with custos init) (env CUSTOS_ROOT_KEY_FILE)")
 	f.BoolVar(&opts.Dev, "dev", serverEnvBool("CUSTOS_DEV"), "development mode: root key in a plain file, admin token in DATA/admin-token (env CUSTOS_DEV)")
 	f.StringVar(&opts.DataDir, "data", serverEnv("CUSTOS_DATA", "custos-data"), "data folder: the embedded store, and in dev mode the root key and admin token (env CUSTOS_DATA)")
 	f.StringVar(&opts.Listen, "listen", serverEnv("CUSTOS_LISTEN", "127.0.0.1:8200"), "REST/JSON listen address (env CUSTOS_LISTEN)")
@@ -79,4 +85,30 @@ func serverEnvBool(name string) bool {
 		return true
 	}
 	return false
+}
+
+// newInitCmd builds `custos init`.
+func newInitCmd() *cobra.Command {
+	var o server.InitOptions
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Prepare a production server: root key file, store, first admin",
+		Long: `Prepare a production server. init creates the root key file if it does not
+exist (mode 0600), the store in the data folder, and the first admin, whose
+token it prints once on standard output. Only a hash of the token is kept:
+store it in your secret manager at once.
+
+Running init again on a prepared folder changes nothing and prints no token.`,
+		Example: `  custos init --data /var/lib/custos --root-key-file /run/secrets/custos-root-key > admin-token
+  custos server --data /var/lib/custos --root-key-file /run/secrets/custos-root-key \
+      --tls-cert cert.pem --tls-key key.pem --listen 0.0.0.0:8200 --grpc-listen 0.0.0.0:8201`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Out = cmd.OutOrStdout()
+			return server.Init(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().StringVar(&o.DataDir, "data", serverEnv("CUSTOS_DATA", "custos-data"), "data folder (env CUSTOS_DATA)")
+	cmd.Flags().StringVar(&o.RootKeyFile, "root-key-file", serverEnv("CUSTOS_ROOT_KEY_FILE", ""), "root key file to create or use (env CUSTOS_ROOT_KEY_FILE)")
+	return cmd
 }

@@ -7,10 +7,12 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,9 +38,7 @@ import (
 	"github.com/custos-kms/custos/internal/iam"
 	"github.com/custos-kms/custos/internal/keystore"
 	"github.com/custos-kms/custos/internal/kms"
-	"github.com/custos-kms/custos/internal/seal/devfile"
 	"github.com/custos-kms/custos/internal/storage"
-	"github.com/custos-kms/custos/internal/storage/sqlite"
 )
 
 // Options are the server's settings, from flags (and later a config file).
@@ -48,6 +48,12 @@ type Options struct {
 	Listen              string // REST, e.g. 127.0.0.1:8200
 	GRPCListen          string // gRPC, e.g. 127.0.0.1:8201
 	AllowShortDurations bool   // dev only: rotation and destroy periods down to 1 s
+	// RootKeyFile holds the root key outside dev mode (hex, mode 0600); the
+	// operator provisions it (custos init) and keeps it apart from the data.
+	RootKeyFile string
+	// Out receives what is shown once to the operator: the first admin
+	// token of a production server. Default os.Stdout.
+	Out io.Writer
 	// TLSCert and TLSKey switch both listeners to TLS; with TLSClientCA,
 	// clients may also authenticate with a certificate (mTLS).
 	TLSCert, TLSKey, TLSClientCA string
@@ -70,8 +76,11 @@ func (o *Options) TLS() bool { return o.TLSCert != "" }
 // Validate reports every problem with the options at once.
 func (o *Options) Validate() error {
 	var errs []error
-	if !o.Dev {
-		errs = append(errs, errors.New("only dev mode exists so far: run with --dev (production mode with a sealed root key comes with the config file)"))
+	if !o.Dev && o.RootKeyFile == "" {
+		errs = append(errs, errors.New("production mode needs --root-key-file (create one with custos init), or run with --dev"))
+	}
+	if o.Dev && o.RootKeyFile != "" {
+		errs = append(errs, errors.New("--root-key-file is for production mode; dev mode keeps its root key in the data folder"))
 	}
 	if o.AllowShortDurations && !o.Dev {
 		errs = append(errs, errors.New("--dev-allow-short-durations is only accepted with --dev"))
@@ -186,19 +195,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("remove old admin token: %w", err)
 	}
 
-	sl, err := devfile.Open(filepath.Join(opts.DataDir, rootKeyFile))
+	store, ks, err := openStore(ctx, opts, log)
 	if err != nil {
 		return nil, err
-	}
-	log.Warn("DEV MODE: the root key is kept in a plain file in the data folder; anyone who can read it can read every key. Never use dev mode in production.",
-		"root_key", filepath.Join(opts.DataDir, rootKeyFile))
-	root, err := sl.RootKey(ctx)
-	if err != nil {
-		return nil, err
-	}
-	store, err := sqlite.Open(filepath.Join(opts.DataDir, dbFile))
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
 	}
 	s.store = store
 	ok := false
@@ -207,12 +206,20 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			store.Close()
 		}
 	}()
-	ks, err := keystore.Open(ctx, store, root)
-	if err != nil {
-		return nil, err
-	}
-	if s.token, err = devAdminToken(ctx, store, ks); err != nil {
-		return nil, err
+	var adminHash [32]byte
+	if opts.Dev {
+		if s.token, err = devAdminToken(ctx, store, ks); err != nil {
+			return nil, err
+		}
+		adminHash = sha256.Sum256([]byte(s.token))
+	} else {
+		out := opts.Out
+		if out == nil {
+			out = os.Stdout
+		}
+		if adminHash, err = firstAdmin(ctx, store, ks, out); err != nil {
+			return nil, err
+		}
 	}
 
 	// Listen early: the public URL (in external key URIs and the token_uri
@@ -286,7 +293,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	authn := auth.NewWithApps(s.token, s.apps)
+	authn := auth.NewWithAdminHash(adminHash, s.apps)
 	kmsServer := grpcapi.New(s.svc)
 	iamServer := grpcapi.NewIAMServer(policies)
 	locations := &grpcapi.Locations{}
@@ -375,13 +382,17 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}()
 
 	// The listeners accept connections from here on: publish the token.
-	if err := writeFileAtomic(tokenPath, []byte(s.token+"\n"), 0o600); err != nil {
-		s.Stop()
-		return nil, fmt.Errorf("write admin token: %w", err)
+	if opts.Dev {
+		if err := writeFileAtomic(tokenPath, []byte(s.token+"\n"), 0o600); err != nil {
+			s.Stop()
+			return nil, fmt.Errorf("write admin token: %w", err)
+		}
 	}
 	ok = true
 	log.Info("custos is serving", "rest", scheme+"://"+s.httpLn.Addr().String(), "tls", tlsCfg != nil, "mtls", opts.TLSClientCA != "", "grpc", s.grpcLn.Addr().String(), "data", opts.DataDir)
-	log.Info("DEV: the admin token is in "+tokenPath+" (it grants every permission)", "token_file", tokenPath)
+	if opts.Dev {
+		log.Info("DEV: the admin token is in "+tokenPath+" (it grants every permission)", "token_file", tokenPath)
+	}
 	return s, nil
 }
 

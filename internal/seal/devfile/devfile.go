@@ -23,6 +23,15 @@ type Seal struct {
 
 var _ seal.Provider = (*Seal)(nil)
 
+// Load reads the root key from an existing file (production: a file the
+// operator provisions and protects); it never creates one.
+func Load(path string) (*Seal, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("devfile: root key file: %w (create it with custos init)", err)
+	}
+	return Open(path)
+}
+
 // Open reads the root key from path, creating the file with a fresh random
 // key if it does not exist. The file holds the key in hex and a newline.
 // Open refuses a file that other users can read.

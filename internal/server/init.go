@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/custos-kms/custos/internal/auth"
+	"github.com/custos-kms/custos/internal/keystore"
+	"github.com/custos-kms/custos/internal/seal/devfile"
+	"github.com/custos-kms/custos/internal/storage"
+	"github.com/custos-kms/custos/internal/storage/sqlite"
+)
+
+// adminHashRecord holds the SHA-256 of a production server's admin token:
+// the token itself is shown once and never stored.
+const adminHashRecord = "system/admin-token-sha256"
+
+// openStore opens the root key (dev: a file in the data folder, created on
+// first start; production: the operator's --root-key-file, never created
+// here), the embedded store, and the keystore over them.
+func openStore(ctx context.Context, opts Options, log *slog.Logger) (storage.Store, *keystore.Keystore, error) {
+	var (
+		sl  *devfile.Seal
+		err error
+	)
+	if opts.Dev {
+		sl, err = devfile.Open(filepath.Join(opts.DataDir, rootKeyFile))
+		log.Warn("DEV MODE: the root key is kept in a plain file in the data folder; anyone who can read it can read every key. Never use dev mode in production.",
+			"root_key", filepath.Join(opts.DataDir, rootKeyFile))
+	} else {
+		sl, err = devfile.Load(opts.RootKeyFile)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	root, err := sl.RootKey(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := sqlite.Open(filepath.Join(opts.DataDir, dbFile))
+	if err != nil {
+		return nil, nil, fmt.Errorf("open store: %w", err)
+	}
+	ks, err := keystore.Open(ctx, store, root)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, ks, nil
+}
+
+// firstAdmin returns the admin token's hash, creating the first admin on a
+// new production store: its token is written once to out and only its hash
+// is kept.
+func firstAdmin(ctx context.Context, store storage.Store, ks *keystore.Keystore, out io.Writer) ([32]byte, error) {
+	var h [32]byte
+	rec, err := store.Get(ctx, adminHashRecord)
+	if err == nil {
+		if err := ks.Verify(rec); err != nil {
+			return h, err
+		}
+		if len(rec.Data) != len(h) {
+			return h, fmt.Errorf("admin token record is malformed")
+		}
+		copy(h[:], rec.Data)
+		return h, nil
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		return h, fmt.Errorf("read admin token: %w", err)
+	}
+	tok, err := auth.NewAdminToken()
+	if err != nil {
+		return h, err
+	}
+	h = sha256.Sum256([]byte(tok))
+	rec = storage.Record{Kind: keystore.KindSystem, Name: adminHashRecord, Data: h[:]}
+	ks.Sign(&rec)
+	if err := store.Update(ctx, func(tx storage.Tx) error { return tx.Create(ctx, rec) }); err != nil {
+		return h, fmt.Errorf("store admin token: %w", err)
+	}
+	fmt.Fprintf(out, "custos: the first admin token, shown once; keep it safe (it grants every permission):\n%s\n", tok)
+	return h, nil
+}
+
+// InitOptions are the settings of `custos init`.
+type InitOptions struct {
+	DataDir     string
+	RootKeyFile string
+	Out         io.Writer
+}
+
+// Init prepares a production server: it creates the root key file if it
+// does not exist (mode 0600), the store and its barrier key, and the first
+// admin, whose token it prints once. Running it again on an initialized
+// folder changes nothing and prints no token.
+func Init(ctx context.Context, o InitOptions) error {
+	if o.DataDir == "" || o.RootKeyFile == "" {
+		return errors.New("init needs --data and --root-key-file")
+	}
+	if abs, _ := filepath.Abs(o.RootKeyFile); filepath.Dir(abs) == mustAbs(o.DataDir) {
+		return errors.New("keep the root key file outside the data folder: whoever copies the data must not get the key with it")
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	if _, err := devfile.Open(o.RootKeyFile); err != nil {
+		return err
+	}
+	log := slog.New(slog.DiscardHandler)
+	store, ks, err := openStore(ctx, Options{DataDir: o.DataDir, RootKeyFile: o.RootKeyFile}, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	var none [32]byte
+	h, err := firstAdmin(ctx, store, ks, o.Out)
+	if err == nil && subtle.ConstantTimeCompare(h[:], none[:]) == 1 {
+		err = errors.New("admin token record is empty")
+	}
+	return err
+}
+
+func mustAbs(p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	return a
+}
