@@ -38,6 +38,7 @@ func (s *Service) SchedulerPass(ctx context.Context) {
 		ctx = WithCaller(ctx, schedulerCaller)
 	}
 	now := s.now().UnixNano()
+	s.expireImportJobs(ctx, now)
 	for {
 		recs, err := s.store.ListDue(ctx, kindCryptoKey, now, 100)
 		if err != nil {
