@@ -146,7 +146,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// asymmetricSign, getPublicKey, destroyKey, the confidential
 			// calls...: only to a caller with a valid token.
 			if _, err := h.cfg.Verifier.Verify(r.Context(), bearerToken(r.Header.Get("Authorization"))); err != nil {
-				h.refuse(w, o, "unauthenticated", err)
+				h.refuse(w, o, refusalFor(err, "unauthenticated"), err)
 				return
 			}
 			o.code = writeError(w, kmserr.Unimplemented("Custos does not implement the Cloud EKM method %q; it serves wrap and unwrap", printable(verb, 64)))
@@ -341,9 +341,7 @@ func (h *Handler) serveOp(w http.ResponseWriter, r *http.Request, o *outcome, op
 	c.app = app
 	if app != nil {
 		o.app = app.Name
-		if err == nil {
-			actx = kms.WithCaller(ctx, caller(r, app))
-		}
+		actx = kms.WithCaller(ctx, caller(r, app))
 	}
 	if err != nil {
 		h.decide(w, actx, o, c, refusal, err)
