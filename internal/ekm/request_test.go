@@ -46,9 +46,9 @@ func TestDecodeRequest(t *testing.T) {
 			wantErr: "-", wantCtxOK: true,
 		},
 		{
-			name: "a vendor's casing, raw URL base64",
-			body: `{"plaintext":"` + rawURL + `","additionalContext":{"accessReasonContext":{"reason":"CUSTOMER_INITIATED_SUPPORT"},"RelativeResourceName":"r","is_key_health_check":null}}`,
-			want: &Request{Plaintext: pt, Context: RequestContext{RelativeResourceName: "r", Justification: Justification{Known, "CUSTOMER_INITIATED_SUPPORT"}}},
+			name:    "a vendor's casing, raw URL base64",
+			body:    `{"plaintext":"` + rawURL + `","additionalContext":{"accessReasonContext":{"reason":"CUSTOMER_INITIATED_SUPPORT"},"RelativeResourceName":"r","is_key_health_check":null}}`,
+			want:    &Request{Plaintext: pt, Context: RequestContext{RelativeResourceName: "r", Justification: Justification{Known, "CUSTOMER_INITIATED_SUPPORT"}}},
 			wantErr: "-", wantCtxOK: true,
 		},
 		{

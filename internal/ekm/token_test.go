@@ -76,7 +76,10 @@ func TestVerifyClaims(t *testing.T) {
 		{"second configured audience", with(func(c claims) { c["aud"] = "https://other.example.com" }), codes.OK},
 		{"audience as a list", with(func(c claims) { c["aud"] = []string{"x", testAud} }), codes.OK},
 		{"email_verified as a string", with(func(c claims) { c["email_verified"] = "true" }), codes.OK},
-		{"expired a little, within skew", with(func(c claims) { c["iat"] = now.Add(-time.Hour - 30*time.Second).Unix(); c["exp"] = now.Add(-30 * time.Second).Unix() }), codes.OK},
+		{"expired a little, within skew", with(func(c claims) {
+			c["iat"] = now.Add(-time.Hour - 30*time.Second).Unix()
+			c["exp"] = now.Add(-30 * time.Second).Unix()
+		}), codes.OK},
 		{"issued a little in the future, within skew", with(func(c claims) { c["iat"] = now.Add(30 * time.Second).Unix() }), codes.OK},
 		{"empty token", "", codes.Unauthenticated},
 		{"Custos admin token", "custos_admin_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", codes.Unauthenticated},
