@@ -42,13 +42,14 @@ var alibabaAlgorithms = map[string]crypto.Hash{
 // AlibabaAlgorithms are the wrapping algorithms of the alibaba target.
 var AlibabaAlgorithms = []string{"RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"}
 
-func (alibabaTarget) check(a alg.Algorithm, spec alg.Spec, pub *rsa.PublicKey, opts Options) error {
+func (alibabaTarget) options(_ *rsa.PublicKey, opts Options) error {
 	if err := needAlgorithm(Alibaba, opts, AlibabaAlgorithms); err != nil {
 		return err
 	}
-	if err := noKID(Alibaba, opts); err != nil {
-		return err
-	}
+	return noKID(Alibaba, opts)
+}
+
+func (alibabaTarget) keyType(a alg.Algorithm, spec alg.Spec, pub *rsa.PublicKey, opts Options) error {
 	if kindOf(spec) != kindAES || spec.Bits != 256 {
 		return fmt.Errorf("%w: this target imports 256-bit AES keys (Aliyun_AES_256) into Alibaba Cloud KMS; %s is not one", ErrKeyType, a)
 	}

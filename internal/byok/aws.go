@@ -77,16 +77,17 @@ func awsKeySpec(spec alg.Spec) string {
 	return ""
 }
 
-func (awsTarget) check(a alg.Algorithm, spec alg.Spec, pub *rsa.PublicKey, opts Options) error {
+func (awsTarget) options(pub *rsa.PublicKey, opts Options) error {
 	if err := needAlgorithm(AWS, opts, AWSAlgorithms); err != nil {
 		return err
 	}
 	if err := noKID(AWS, opts); err != nil {
 		return err
 	}
-	if err := checkBits(pub, "an AWS KMS wrapping key (RSA_2048, RSA_3072, RSA_4096)", 2048, 3072, 4096); err != nil {
-		return err
-	}
+	return checkBits(pub, "an AWS KMS wrapping key (RSA_2048, RSA_3072, RSA_4096)", 2048, 3072, 4096)
+}
+
+func (awsTarget) keyType(a alg.Algorithm, spec alg.Spec, pub *rsa.PublicKey, opts Options) error {
 	if awsKeySpec(spec) == "" {
 		return fmt.Errorf("%w: AWS KMS has no key spec for %s keys (it imports 256-bit symmetric keys, HMAC_224 to HMAC_512, RSA and NIST P-256/P-384 keys)", ErrKeyType, a)
 	}

@@ -51,16 +51,17 @@ type azureHeader struct {
 	Enc string `json:"enc"`
 }
 
-func (azureTarget) check(a alg.Algorithm, spec alg.Spec, pub *rsa.PublicKey, opts Options) error {
+func (azureTarget) options(pub *rsa.PublicKey, opts Options) error {
 	if err := noAlgorithm(Azure, opts, "CKM_RSA_AES_KEY_WRAP with RSA-OAEP SHA-1"); err != nil {
 		return err
 	}
 	if err := checkKID(opts.KID); err != nil {
 		return err
 	}
-	if err := checkBits(pub, "an Azure key exchange key", 2048, 3072, 4096); err != nil {
-		return err
-	}
+	return checkBits(pub, "an Azure key exchange key", 2048, 3072, 4096)
+}
+
+func (azureTarget) keyType(a alg.Algorithm, spec alg.Spec, _ *rsa.PublicKey, _ Options) error {
 	switch kindOf(spec) {
 	case kindAES, kindRSA, kindEC:
 		return nil

@@ -106,9 +106,10 @@ type Options struct {
 
 // target is what each provider file implements.
 type target interface {
-	// check validates the options, the wrapping key and the key type,
-	// without the material.
-	check(a alg.Algorithm, spec alg.Spec, pub *rsa.PublicKey, opts Options) error
+	// options validates the options and the wrapping key (pub may be nil).
+	options(pub *rsa.PublicKey, opts Options) error
+	// keyType validates the key type; options has passed.
+	keyType(a alg.Algorithm, spec alg.Spec, pub *rsa.PublicKey, opts Options) error
 	// wrap produces the output; check has passed.
 	wrap(material []byte, a alg.Algorithm, spec alg.Spec, pub *rsa.PublicKey, opts Options) ([]byte, error)
 	// describe names the format and gives notes for the operator.
@@ -131,6 +132,16 @@ func lookup(t Target) (target, error) {
 	return nil, fmt.Errorf("%w %q; want one of %v", ErrTarget, t, Targets())
 }
 
+// CheckOptions reports whether the options and the wrapping key suit
+// target t, whatever the key. pub may be nil to check only the options.
+func CheckOptions(t Target, pub *rsa.PublicKey, opts Options) error {
+	tg, err := lookup(t)
+	if err != nil {
+		return err
+	}
+	return tg.options(pub, opts)
+}
+
 // Check reports whether [Wrap] would accept a key of algorithm a for
 // target t with these options and wrapping key, without the material. A
 // caller checks before it unseals any material. pub may be nil to check
@@ -144,7 +155,10 @@ func Check(t Target, a alg.Algorithm, pub *rsa.PublicKey, opts Options) error {
 	if !ok {
 		return fmt.Errorf("%w: unknown algorithm %s", ErrKeyType, a)
 	}
-	return tg.check(a, spec, pub, opts)
+	if err := tg.options(pub, opts); err != nil {
+		return err
+	}
+	return tg.keyType(a, spec, pub, opts)
 }
 
 // Wrap wraps material, the material of a version of algorithm a, for
@@ -166,7 +180,10 @@ func Wrap(t Target, material []byte, a alg.Algorithm, pub *rsa.PublicKey, opts O
 	if pub == nil {
 		return nil, fmt.Errorf("%w: none given", ErrWrappingKey)
 	}
-	if err := tg.check(a, spec, pub, opts); err != nil {
+	if err := tg.options(pub, opts); err != nil {
+		return nil, err
+	}
+	if err := tg.keyType(a, spec, pub, opts); err != nil {
 		return nil, err
 	}
 	if err := checkMaterial(spec, material); err != nil {

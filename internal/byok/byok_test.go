@@ -308,6 +308,11 @@ func TestWrapRefusals(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Check = %v, want %v", err, tc.want)
 			}
+			// CheckOptions finds every problem but the key type.
+			err = CheckOptions(tc.target, tc.pub, tc.opts)
+			if tc.want == ErrKeyType && err != nil || tc.want != ErrKeyType && !errors.Is(err, tc.want) {
+				t.Fatalf("CheckOptions = %v, want %v", err, tc.want)
+			}
 			m := make([]byte, 32)
 			if _, err := Wrap(tc.target, m, tc.key, tc.pub, tc.opts); !errors.Is(err, tc.want) {
 				t.Fatalf("Wrap = %v, want %v", err, tc.want)

@@ -35,13 +35,14 @@ import (
 // which Custos never hands out.
 type csekTarget struct{}
 
-func (csekTarget) check(a alg.Algorithm, spec alg.Spec, pub *rsa.PublicKey, opts Options) error {
+func (csekTarget) options(_ *rsa.PublicKey, opts Options) error {
 	if err := noAlgorithm(GCPCSEK, opts, "RSAES-OAEP with SHA-1"); err != nil {
 		return err
 	}
-	if err := noKID(GCPCSEK, opts); err != nil {
-		return err
-	}
+	return noKID(GCPCSEK, opts)
+}
+
+func (csekTarget) keyType(a alg.Algorithm, spec alg.Spec, _ *rsa.PublicKey, _ Options) error {
 	if kindOf(spec) != kindAES || spec.Bits != 256 {
 		return fmt.Errorf("%w: a customer-supplied encryption key is a 256-bit AES key; %s is not one", ErrKeyType, a)
 	}

@@ -56,17 +56,18 @@ var GCPMethods = []string{
 	"RSA_OAEP_3072_SHA256", "RSA_OAEP_4096_SHA256",
 }
 
-func (gcpTarget) check(a alg.Algorithm, spec alg.Spec, pub *rsa.PublicKey, opts Options) error {
+func (gcpTarget) options(pub *rsa.PublicKey, opts Options) error {
 	if err := needAlgorithm(GCP, opts, GCPMethods); err != nil {
 		return err
 	}
 	if err := noKID(GCP, opts); err != nil {
 		return err
 	}
+	return checkBits(pub, "import method "+opts.Algorithm, gcpMethods[opts.Algorithm].bits)
+}
+
+func (gcpTarget) keyType(_ alg.Algorithm, spec alg.Spec, pub *rsa.PublicKey, opts Options) error {
 	m := gcpMethods[opts.Algorithm]
-	if err := checkBits(pub, "import method "+opts.Algorithm, m.bits); err != nil {
-		return err
-	}
 	if !m.aes {
 		if kindOf(spec) == kindRSA {
 			return fmt.Errorf("%w: import method %s cannot wrap RSA keys; use an RSA_OAEP_*_AES_256 method", ErrKeyType, opts.Algorithm)
