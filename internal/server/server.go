@@ -343,6 +343,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	admin.RegisterQuotas(adminAPI, s.quotas)
 	admin.RegisterApps(adminAPI, s.apps)
 	admin.RegisterToken(adminAPI, s.apps)
+	admin.RegisterBYOK(adminAPI, s.svc)
 	mux := http.NewServeMux()
 	mux.Handle("/", handler)
 	mux.Handle("/admin/", adminAPI)
