@@ -68,6 +68,9 @@ authenticate with a client certificate bound to an app (mutual TLS).`,
 	f.StringVar(&opts.TLSKey, "tls-key", serverEnv("CUSTOS_TLS_KEY", ""), "PEM private key of --tls-cert (env CUSTOS_TLS_KEY)")
 	f.StringVar(&opts.TLSClientCA, "tls-client-ca", serverEnv("CUSTOS_TLS_CLIENT_CA", ""), "PEM CA bundle for client certificates: enables mutual TLS (env CUSTOS_TLS_CLIENT_CA)")
 	f.StringVar(&opts.PublicURL, "public-url", serverEnv("CUSTOS_PUBLIC_URL", ""), "public base URL of this server, used in external key URIs and the OAuth2 token_uri; may differ from the listener behind a proxy (default http(s)://{--listen}) (env CUSTOS_PUBLIC_URL)")
+	f.StringVar(&opts.EKMJWKSURL, "ekm-jwks-url", serverEnv("CUSTOS_EKM_JWKS_URL", "https://www.googleapis.com/oauth2/v3/certs"), "Cloud EKM: where the keys that sign Google's ID tokens are published (a local issuer in tests) (env CUSTOS_EKM_JWKS_URL)")
+	f.StringArrayVar(&opts.EKMAudiences, "ekm-audience", serverEnvList("CUSTOS_EKM_AUDIENCE"), "Cloud EKM: an accepted aud of Google's ID tokens; repeatable (default: the --public-url origin, scheme://host, with and without its port) (env CUSTOS_EKM_AUDIENCE, comma-separated)")
+	f.DurationVar(&opts.EKMCacheDuration, "ekm-cache-duration", serverEnvDuration("CUSTOS_EKM_CACHE_DURATION", 0), "Cloud EKM: how long Google may cache an unwrapped key (allowedCacheDuration); 0 omits it, so a revocation applies to the next call; a longer one delays revocations by as much (env CUSTOS_EKM_CACHE_DURATION)")
 	f.BoolVar(&opts.AllowShortDurations, "dev-allow-short-durations", false, "dev only: allow rotation periods and destroy-scheduled durations down to 1s, for tests")
 	return cmd
 }
