@@ -174,6 +174,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newServerCmd(),
 		newInitCmd(),
 	)
+	addImportCmds(root, g) // import-jobs, and keys import
 	markArgsErrorsAsUsage(root)
 	return root
 }
