@@ -169,6 +169,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newMACCmd(g),
 		newPublicKeyCmd(g),
 		newRandomCmd(g),
+		newBYOKCmd(g),
 		newEKMCmd(g), // TODO(lead): move newJustificationCmds(g) under apps and drop this
 		newVersionCmd(g),
 		newServerCmd(),

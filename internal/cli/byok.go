@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// byokTargets are the targets of byok wrap with their wrapping algorithms
+// (nil: the target has one fixed algorithm and takes none). The server
+// checks them again; they are here so that a mistake is a usage error
+// before any call.
+var byokTargets = map[string][]string{
+	"aws":      {"RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1", "RSA_AES_KEY_WRAP_SHA_256"},
+	"gcp":      {"RSA_OAEP_3072_SHA1_AES_256", "RSA_OAEP_4096_SHA1_AES_256", "RSA_OAEP_3072_SHA256_AES_256", "RSA_OAEP_4096_SHA256_AES_256", "RSA_OAEP_3072_SHA256", "RSA_OAEP_4096_SHA256"},
+	"gcp-csek": nil,
+	"azure":    nil,
+	"alibaba":  {"RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"},
+}
+
+var byokTargetNames = []string{"aws", "gcp", "gcp-csek", "azure", "alibaba"}
+
+// maxWrappingKeyFile bounds the wrapping key file (a certificate chain is
+// the largest honest one).
+const maxWrappingKeyFile = 64 << 10
+
+func newBYOKCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "byok",
+		Short: "Wrap exportable keys for other key managers (bring your own key)",
+		Long: `Wrap the material of an exportable key for import into another key manager:
+AWS KMS, Google Cloud KMS, Compute Engine customer-supplied keys, Azure Key
+Vault / Managed HSM and Alibaba Cloud KMS. The server does the wrapping, so
+the key material never leaves it unwrapped.`,
+		Args: groupArgs,
+		RunE: groupRun,
+	}
+	cmd.AddCommand(newBYOKWrapCmd(g))
+	return cmd
+}
+
+type byokWrapOpts struct {
+	key, version, target            string
+	wrappingKey, wrappingKeyVersion string
+	wrappingAlgorithm, kid, out     string
+}
+
+func newBYOKWrapCmd(g *globals) *cobra.Command {
+	var o byokWrapOpts
+	cmd := &cobra.Command{
+		Use:   "wrap --key KEY --target TARGET --wrapping-key FILE --out FILE",
+		Short: "Wrap an exportable key in the import format of another key manager",
+		Long: `Wrap a version of an exportable key (created with --exportable) under another
+key manager's public wrapping key, in exactly the format it imports, and write
+the result to --out (POST /admin/v1/byok:wrap; the wrapping happens on the
+server). The caller needs custos.cryptoKeyVersions.export on the key
+(roles/custos.exporter). Every wrap, refused or not, is audited.
+
+--version picks the version; without it the key's primary version is used, or
+for a key without one (raw and asymmetric keys) its only ENABLED version.
+
+Targets and what --out receives:
+
+  aws       EncryptedKeyMaterial for ImportKeyMaterial (raw bytes).
+            --wrapping-algorithm RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256,
+            RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256 (RSA keys need
+            an RSA_AES one). --wrapping-key is GetParametersForImport's
+            PublicKey: DER, or base64 of DER as the API prints it.
+  gcp       wrapped_key for a Cloud KMS import job (raw bytes).
+            --wrapping-algorithm is the job's import method:
+            RSA_OAEP_3072_SHA1_AES_256, RSA_OAEP_4096_SHA1_AES_256,
+            RSA_OAEP_3072_SHA256_AES_256, RSA_OAEP_4096_SHA256_AES_256,
+            RSA_OAEP_3072_SHA256 or RSA_OAEP_4096_SHA256. --wrapping-key is
+            the job's public key PEM.
+  gcp-csek  rsaEncryptedKey of a Compute Engine customer-supplied key (base64
+            text) for AES-256 keys. --wrapping-key is Google's CSEK ingress
+            certificate (X.509 PEM). No --wrapping-algorithm.
+  azure     .byok key transfer blob for Azure Key Vault / Managed HSM (JSON).
+            --kid is the key exchange key's full identifier; --wrapping-key
+            its public key PEM. AES keys go to Managed HSM only. No
+            --wrapping-algorithm.
+  alibaba   EncryptedKeyMaterial for Alibaba Cloud KMS (base64 text) for
+            AES-256 keys. --wrapping-algorithm RSAES_OAEP_SHA_1 or
+            RSAES_OAEP_SHA_256.
+
+Instead of --wrapping-key, --wrapping-key-version names an ASYMMETRIC_DECRYPT
+key version of this server whose public key wraps.
+
+--out is written only when the wrap succeeds (a temporary file is renamed
+into place). With --output json the server's answer (wrapped, format,
+version, algorithm, notes) is printed too.`,
+		Example: `  custos keys create projects/p/locations/global/keyRings/app/cryptoKeys/db --exportable
+  custos byok wrap --key projects/p/locations/global/keyRings/app/cryptoKeys/db \
+      --target aws --wrapping-key WrappingPublicKey.bin \
+      --wrapping-algorithm RSA_AES_KEY_WRAP_SHA_256 --out EncryptedKeyMaterial.bin
+  custos byok wrap --key projects/p/locations/global/keyRings/app/cryptoKeys/db \
+      --target azure --wrapping-key KEKforBYOK.publickey.pem \
+      --kid https://contoso.vault.azure.net/keys/KEKforBYOK/0123456789abcdef --out db.byok`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body, err := o.request()
+			if err != nil {
+				return err
+			}
+			if g.json() && o.out == "-" {
+				return usageErrorf("--out - and --output json would both write to stdout; give --out a file")
+			}
+			return g.do(cmd, func(ctx context.Context, c *client) error {
+				return g.byokWrap(ctx, c, body, o.out)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.key, "key", "", "the exportable key (or key version) to wrap, a full resource `NAME`")
+	f.StringVar(&o.version, "version", "", "the version `N` of --key to wrap (default: primary, or the only enabled one)")
+	f.StringVar(&o.target, "target", "", "the key manager to wrap for: "+strings.Join(byokTargetNames, ", "))
+	f.StringVar(&o.wrappingKey, "wrapping-key", "", "the provider's public wrapping key `FILE`: DER, base64 of DER, PEM, or an X.509 certificate PEM")
+	f.StringVar(&o.wrappingKeyVersion, "wrapping-key-version", "", "wrap under the public key of this ASYMMETRIC_DECRYPT key version `NAME` of Custos instead")
+	f.StringVar(&o.wrappingAlgorithm, "wrapping-algorithm", "", "the provider's wrapping `ALGORITHM` (required for aws, gcp and alibaba)")
+	f.StringVar(&o.kid, "kid", "", "the Azure key exchange key's full identifier `URL` (required for azure)")
+	f.StringVar(&o.out, "out", "", "write the wrapped key to `FILE` (- for stdout)")
+	return cmd
+}
+
+// byokWrapRequest is the body of POST /admin/v1/byok:wrap.
+type byokWrapRequest struct {
+	Key                string `json:"key"`
+	Version            string `json:"version,omitempty"`
+	Target             string `json:"target"`
+	WrappingKey        string `json:"wrappingKey,omitempty"`
+	WrappingKeyVersion string `json:"wrappingKeyVersion,omitempty"`
+	WrappingAlgorithm  string `json:"wrappingAlgorithm,omitempty"`
+	KID                string `json:"kid,omitempty"`
+}
+
+// request checks the flags (usage errors) and reads the wrapping key file.
+func (o *byokWrapOpts) request() (*byokWrapRequest, error) {
+	if o.key == "" {
+		return nil, usageErrorf("--key is required")
+	}
+	k, err := parseAs(o.key, kindCryptoKey, kindVersion)
+	if err != nil {
+		return nil, err
+	}
+	if o.version != "" {
+		if k.kind == kindVersion {
+			return nil, usageErrorf("--version cannot be used with a key version name in --key")
+		}
+		if !versionIDRE.MatchString(o.version) {
+			return nil, usageErrorf("--version must be a version number, not %q", o.version)
+		}
+	}
+	algs, ok := byokTargets[o.target]
+	switch {
+	case o.target == "":
+		return nil, usageErrorf("--target is required: one of %s", strings.Join(byokTargetNames, ", "))
+	case !ok:
+		return nil, usageErrorf("--target must be one of %s, not %q", strings.Join(byokTargetNames, ", "), o.target)
+	case algs != nil && o.wrappingAlgorithm == "":
+		return nil, usageErrorf("--wrapping-algorithm is required for %s (it has no default): one of %s", o.target, strings.Join(algs, ", "))
+	case algs != nil && !slices.Contains(algs, o.wrappingAlgorithm):
+		return nil, usageErrorf("--wrapping-algorithm for %s must be one of %s, not %q", o.target, strings.Join(algs, ", "), o.wrappingAlgorithm)
+	case algs == nil && o.wrappingAlgorithm != "":
+		return nil, usageErrorf("--wrapping-algorithm is not used for %s: it has one fixed algorithm", o.target)
+	case o.target == "azure" && o.kid == "":
+		return nil, usageErrorf("--kid is required for azure: the key exchange key's full identifier, e.g. https://VAULT.vault.azure.net/keys/NAME/VERSION")
+	case o.target != "azure" && o.kid != "":
+		return nil, usageErrorf("--kid is only used for azure")
+	case (o.wrappingKey == "") == (o.wrappingKeyVersion == ""):
+		return nil, usageErrorf("give exactly one of --wrapping-key FILE and --wrapping-key-version NAME")
+	case o.out == "":
+		return nil, usageErrorf("--out is required: the file to write the wrapped key to (- for stdout)")
+	}
+	if o.wrappingKeyVersion != "" {
+		if _, err := parseAs(o.wrappingKeyVersion, kindVersion); err != nil {
+			return nil, err
+		}
+	}
+	req := &byokWrapRequest{
+		Key: k.String(), Version: o.version, Target: o.target,
+		WrappingKeyVersion: o.wrappingKeyVersion, WrappingAlgorithm: o.wrappingAlgorithm, KID: o.kid,
+	}
+	if o.wrappingKey != "" {
+		text, err := readWrappingKey(o.wrappingKey)
+		if err != nil {
+			return nil, err
+		}
+		req.WrappingKey = text
+	}
+	return req, nil
+}
+
+// readWrappingKey reads a wrapping key file and returns it as the API
+// takes it: PEM as is, base64 text as is, anything else (DER) in base64.
+// The server parses it.
+func readWrappingKey(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("--wrapping-key: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxWrappingKeyFile+1))
+	if err != nil {
+		return "", fmt.Errorf("--wrapping-key: %w", err)
+	}
+	if len(b) > maxWrappingKeyFile {
+		return "", fmt.Errorf("--wrapping-key: %s is larger than %d bytes; it is not a public key or certificate", path, maxWrappingKeyFile)
+	}
+	t := bytes.TrimSpace(b)
+	if len(t) == 0 {
+		return "", fmt.Errorf("--wrapping-key: %s is empty", path)
+	}
+	if bytes.HasPrefix(t, []byte("-----BEGIN")) {
+		return string(t), nil
+	}
+	if _, err := base64.StdEncoding.DecodeString(string(bytes.Join(bytes.Fields(t), nil))); err == nil && b[0] != 0x30 {
+		return string(t), nil
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
+}
+
+// byokWrapResponse is the answer of POST /admin/v1/byok:wrap.
+type byokWrapResponse struct {
+	Wrapped   string   `json:"wrapped"`
+	Format    string   `json:"format"`
+	Version   string   `json:"version"`
+	Algorithm string   `json:"algorithm"`
+	Notes     []string `json:"notes"`
+}
+
+func (g *globals) byokWrap(ctx context.Context, c *client, req *byokWrapRequest, out string) error {
+	raw, err := c.byokPost(ctx, "/admin/v1/byok:wrap", req)
+	if err != nil {
+		return byokError(err)
+	}
+	var resp byokWrapResponse
+	if err := json.Unmarshal(raw, &resp); err != nil {
+		return fmt.Errorf("decoding the server's answer: %w", err)
+	}
+	wrapped, err := base64.StdEncoding.DecodeString(resp.Wrapped)
+	if err != nil || len(wrapped) == 0 {
+		return errors.New("the server's answer holds no wrapped key")
+	}
+	if out == "-" {
+		if _, err := g.stdout.Write(wrapped); err != nil {
+			return err
+		}
+	} else if err := byokWriteFile(out, wrapped); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if g.json() {
+		if err := printJSON(g.stdout, raw); err != nil {
+			return err
+		}
+	}
+	where := out
+	if out == "-" {
+		where = "stdout"
+	}
+	notef(g.stderr, "wrapped %s (%s) for %s: %d bytes to %s", resp.Version, resp.Algorithm, resp.Format, len(wrapped), where)
+	for _, n := range resp.Notes {
+		notef(g.stderr, "note: %s", n)
+	}
+	return nil
+}
+
+// byokError words the refusals of an export as the CLI promises:
+// "export not allowed: <reason>", with a hint.
+func byokError(err error) error {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	switch ae.Status {
+	case "PERMISSION_DENIED":
+		if !strings.HasPrefix(ae.Message, "export not allowed:") {
+			ae.Message = "export not allowed: " + ae.Message
+		}
+		return withHint(ae, "the caller needs custos.cryptoKeyVersions.export on the key: grant roles/custos.exporter on the key, its key ring or its project")
+	case "FAILED_PRECONDITION":
+		if strings.Contains(ae.Message, "not exportable") {
+			return withHint(ae, "a key is exportable only if created so (custos keys create KEY --exportable); its material cannot be exported otherwise")
+		}
+	}
+	return err
+}
+
+// byokWriteFile writes data to path through a temporary file in the same
+// folder, renamed into place, so that path is either absent, untouched or
+// complete.
+func byokWriteFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(name)
+		}
+	}()
+	if err := tmp.Chmod(0o600); err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(name, path); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}
+
+// byokPost sends a JSON body to an admin path and returns the JSON answer.
+// A non-2xx answer becomes an [*APIError].
+func (c *client) byokPost(ctx context.Context, path string, body any) ([]byte, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the request: %w", err)
+	}
+	u := *c.base
+	u.Path = strings.TrimSuffix(c.base.Path, "/") + path
+	u.RawPath = ""
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("building the request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, &transportError{addr: c.base.String(), err: err}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return nil, &transportError{addr: c.base.String(), err: err}
+	}
+	if len(data) > maxResponseBytes {
+		return nil, fmt.Errorf("the response to POST %s is larger than %d bytes", path, maxResponseBytes)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, decodeError(resp.StatusCode, data)
+	}
+	if !json.Valid(data) {
+		return nil, fmt.Errorf("the server answered POST %s with a body that is not JSON", path)
+	}
+	return data, nil
+}
