@@ -40,7 +40,9 @@ func TestScripts(t *testing.T) {
 		Dir:   "testdata",
 		Setup: startServer,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode": cmdExitCode,
+			"exitcode":    cmdExitCode,
+			"envfile":     cmdEnvFile,
+			"audittamper": cmdAuditTamper,
 		},
 		RequireExplicitExec: true,
 	})

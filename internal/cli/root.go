@@ -170,6 +170,10 @@ func newRootCmd(g *globals) *cobra.Command {
 		newPublicKeyCmd(g),
 		newRandomCmd(g),
 		newBYOKCmd(g),
+		newAppsCmd(g),
+		newIAMCmd(g),
+		newAuditCmd(g),
+		newQuotasCmd(g),
 		newEKMCmd(g), // TODO(lead): move newJustificationCmds(g) under apps and drop this
 		newVersionCmd(g),
 		newServerCmd(),
