@@ -400,7 +400,11 @@ func (h *Handler) serveOp(w http.ResponseWriter, r *http.Request, o *outcome, op
 		// unwrap is tried, and its result dropped if over quota.
 		pt, err := t.Unwrap(req.WrappedBlob, req.AdditionalAuthenticatedData)
 		if err != nil {
-			h.decide(w, actx, o, c, refusalFor(err, "bad_blob"), err)
+			refusal := "bad_blob"
+			if kmserr.Code(err) != codes.InvalidArgument {
+				refusal = refusalFor(err, "internal")
+			}
+			h.decide(w, actx, o, c, refusal, err)
 			return
 		}
 		out = pt

@@ -133,6 +133,10 @@ func TestWrapUnwrap(t *testing.T) {
 		t.Errorf("Decrypt of an EKM blob = %v, want INVALID_ARGUMENT", err)
 	}
 
+	if m := e.handler.Metrics().Snapshot(); m.Refusals["bad_blob gcp"] != 3 || m.Requests["wrap 200"] != 1 {
+		t.Errorf("metrics = %+v, want 3 bad_blob refusals of app gcp and one wrap", m)
+	}
+
 	// A non-zero cache duration is answered as a proto3 Duration.
 	e.handler.cfg.CacheDuration = 5 * time.Minute
 	u = e.call(t, "POST", uri+":unwrap", tok, unwrapBody(blob, "aad", access))

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -96,6 +97,8 @@ type Verifier struct {
 	now       func() time.Time
 	log       *slog.Logger
 	cache     *lru.Cache[[32]byte, Identity]
+	// lastAudLog is the Unix time of the last audience warning.
+	lastAudLog atomic.Int64
 }
 
 // NewVerifier builds a Verifier. It fails if no audience is given or the
@@ -277,8 +280,12 @@ func (v *Verifier) checkClaims(c *idClaims, now time.Time) (Identity, error) {
 		// Cloud KMS's exact audience is not documented: say what it was,
 		// so that an operator can add it with --ekm-audience. The claims
 		// verified, so this is Google's word, not an attacker's.
-		v.log.Warn("Cloud EKM: refused an ID token for its audience; if it is right, add it with --ekm-audience",
-			"aud", printable(strings.Join(c.Audience, ","), 256), "email", printable(c.Email, 256))
+		// Anyone with a Google account can get a Google-signed token for
+		// any audience: at most one such line a minute.
+		if last := v.lastAudLog.Load(); now.Unix()-last >= 60 && v.lastAudLog.CompareAndSwap(last, now.Unix()) {
+			v.log.Warn("Cloud EKM: refused an ID token for its audience; if it is right, add it with --ekm-audience",
+				"aud", printable(strings.Join(c.Audience, ","), 256), "email", printable(c.Email, 256))
+		}
 		return Identity{}, unauthenticated("the ID token's aud is not an audience of this server")
 	}
 	if c.Expiry == nil || c.IssuedAt == nil {
