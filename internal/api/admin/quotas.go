@@ -77,9 +77,11 @@ func (r quotaRoutes) get(ctx context.Context, req *http.Request) (any, error) {
 	return r.q.Get(ctx, req.PathValue("target"))
 }
 
+// set and delete refuse a non-admin before reading the body, through
+// Quotas.Set itself so that the refused attempt is in the audit log.
 func (r quotaRoutes) set(ctx context.Context, req *http.Request) (any, error) {
-	if err := quotaAdminOnly(ctx); err != nil {
-		return nil, err
+	if quotaAdminOnly(ctx) != nil {
+		return nil, r.q.Set(ctx, req.PathValue("target"), 0)
 	}
 	var in struct {
 		RPM *int `json:"rpm"`
@@ -98,8 +100,5 @@ func (r quotaRoutes) set(ctx context.Context, req *http.Request) (any, error) {
 }
 
 func (r quotaRoutes) delete(ctx context.Context, req *http.Request) (any, error) {
-	if err := quotaAdminOnly(ctx); err != nil {
-		return nil, err
-	}
 	return nil, r.q.Set(ctx, req.PathValue("target"), 0)
 }
