@@ -294,6 +294,10 @@ func byokError(err error) error {
 		if strings.Contains(ae.Message, "not exportable") {
 			return withHint(ae, "a key is exportable only if created so (custos keys create KEY --exportable); its material cannot be exported otherwise")
 		}
+	case "INVALID_ARGUMENT":
+		if strings.Contains(ae.Message, "name the version") {
+			return withHint(ae, "pick the version with --version N (custos versions list KEY shows them)")
+		}
 	}
 	return err
 }
