@@ -74,6 +74,7 @@ its credentials.`,
 		newAppsDeleteCmd(g),
 		newAppKeysCmd(g),
 	)
+	cmd.AddCommand(newJustificationCmds(g)...)
 	return cmd
 }
 

@@ -18,10 +18,6 @@ import (
 
 // Cloud EKM: the Key Access Justifications policy of an app, through the
 // admin API (/admin/v1/apps/{name}/justificationPolicy).
-//
-// newJustificationCmds returns "set-justification-policy" and
-// "get-justification-policy", to be added to the apps group. Until they
-// are, newEKMCmd serves the same commands as "custos ekm policy set|get".
 
 // newJustificationCmds returns the apps subcommands of justification
 // policies.
@@ -30,43 +26,6 @@ func newJustificationCmds(g *globals) []*cobra.Command {
 		newSetPolicyCmd(g, "set-justification-policy", "custos apps set-justification-policy"),
 		newGetPolicyCmd(g, "get-justification-policy", "custos apps get-justification-policy"),
 	}
-}
-
-// newEKMCmd builds "custos ekm policy set|get", a temporary home of the
-// justification policy commands.
-func newEKMCmd(g *globals) *cobra.Command {
-	policy := &cobra.Command{
-		Use:   "policy",
-		Short: "Set and show the justification policy of an app",
-		Long: `Set and show the Key Access Justifications policy of an app: which access
-reasons its Cloud EKM wrap and unwrap calls may carry.`,
-		Example: `  custos ekm policy set gcp-ekm --allow CUSTOMER_INITIATED_ACCESS,GOOGLE_INITIATED_SYSTEM_OPERATION
-  custos ekm policy get gcp-ekm`,
-		Args: groupArgs,
-		RunE: groupRun,
-	}
-	policy.AddCommand(
-		newSetPolicyCmd(g, "set", "custos ekm policy set"),
-		newGetPolicyCmd(g, "get", "custos ekm policy get"),
-	)
-	cmd := &cobra.Command{
-		Use:   "ekm",
-		Short: "Cloud External Key Manager settings",
-		Long: `Cloud External Key Manager (Cloud EKM) settings. Every ENCRYPT_DECRYPT key
-can serve Google Cloud as an external key: its URI is the externalKeyUri of
-"custos keys get KEY -o json". Google's calls are made by the project's Cloud
-EKM service agent, which must be an app created with --google-service-account
-and hold roles/custos.ekmUser on the key.`,
-		Example: `  custos apps create gcp-ekm --google-service-account service-123456789@gcp-sa-ekms.iam.gserviceaccount.com
-  custos iam add-binding projects/p/locations/global/keyRings/r/cryptoKeys/k \
-      --member app:gcp-ekm --role roles/custos.ekmUser
-  custos ekm policy set gcp-ekm --allow-all
-  custos keys get projects/p/locations/global/keyRings/r/cryptoKeys/k -o json   # externalKeyUri`,
-		Args: groupArgs,
-		RunE: groupRun,
-	}
-	cmd.AddCommand(policy)
-	return cmd
 }
 
 const justificationPolicyLong = `Set the Key Access Justifications policy of the app NAME: which access reasons

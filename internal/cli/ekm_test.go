@@ -20,20 +20,20 @@ func TestJustificationPolicyRequests(t *testing.T) {
 	}{
 		{
 			name:       "a list, comma-separated and repeated, any case",
-			args:       []string{"ekm", "policy", "set", "gcp", "--allow", "customer_initiated_access,GOOGLE_INITIATED_SERVICE", "--allow", "THIRD_PARTY_DATA_REQUEST"},
+			args:       []string{"apps", "set-justification-policy", "gcp", "--allow", "customer_initiated_access,GOOGLE_INITIATED_SERVICE", "--allow", "THIRD_PARTY_DATA_REQUEST"},
 			wantMethod: "PUT",
 			wantBody: map[string]any{"allowAll": false, "allowMissing": false, "allowUnknown": false,
 				"allowedReasons": []any{"CUSTOMER_INITIATED_ACCESS", "GOOGLE_INITIATED_SERVICE", "THIRD_PARTY_DATA_REQUEST"}},
 		},
 		{
 			name:       "all, missing and unknown",
-			args:       []string{"ekm", "policy", "set", "gcp", "--allow-all", "--allow-missing", "--allow-unknown"},
+			args:       []string{"apps", "set-justification-policy", "gcp", "--allow-all", "--allow-missing", "--allow-unknown"},
 			wantMethod: "PUT",
 			wantBody:   map[string]any{"allowAll": true, "allowMissing": true, "allowUnknown": true, "allowedReasons": []any{}},
 		},
 		{
 			name:       "get",
-			args:       []string{"ekm", "policy", "get", "gcp"},
+			args:       []string{"apps", "get-justification-policy", "gcp"},
 			wantMethod: "GET",
 		},
 	}
@@ -69,14 +69,13 @@ func TestJustificationPolicyCommandsForApps(t *testing.T) {
 func TestJustificationPolicyUsageErrors(t *testing.T) {
 	srv := newFakeServer(t, nil)
 	for _, args := range [][]string{
-		{"ekm", "policy", "set", "gcp"},
-		{"ekm", "policy", "set", "gcp", "--allow-missing"},
-		{"ekm", "policy", "set", "gcp", "--allow-all", "--allow", "CUSTOMER_INITIATED_ACCESS"},
-		{"ekm", "policy", "set", "Bad/Name", "--allow-all"},
-		{"ekm", "policy", "get"},
-		{"ekm", "policy", "get", "gcp", "extra"},
-		{"ekm", "policy", "lst"},
-		{"ekm"},
+		{"apps", "set-justification-policy", "gcp"},
+		{"apps", "set-justification-policy", "gcp", "--allow-missing"},
+		{"apps", "set-justification-policy", "gcp", "--allow-all", "--allow", "CUSTOMER_INITIATED_ACCESS"},
+		{"apps", "set-justification-policy", "Bad/Name", "--allow-all"},
+		{"apps", "get-justification-policy"},
+		{"apps", "get-justification-policy", "gcp", "extra"},
+		{"apps", "set-justification-polcy"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			r := runCLI(t, srv.srv.URL, "", args...)
@@ -98,21 +97,21 @@ func TestJustificationPolicyOutput(t *testing.T) {
 			return reply{status: 400, body: `{"error":{"code":400,"message":"\"NOPE\" is not a known access reason","status":"INVALID_ARGUMENT"}}`}
 		},
 	})
-	r := runCLI(t, srv.srv.URL, "", "ekm", "policy", "get", "gcp").mustSucceed(t)
+	r := runCLI(t, srv.srv.URL, "", "apps", "get-justification-policy", "gcp").mustSucceed(t)
 	for _, want := range []string{"App:", "gcp", "CUSTOMER_INITIATED_ACCESS, GOOGLE_INITIATED_SYSTEM_OPERATION", "Missing justification:  allowed", "Unknown reasons:        refused"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("text output lacks %q:\n%s", want, r.stdout)
 		}
 	}
-	r = runCLI(t, srv.srv.URL, "", "ekm", "policy", "get", "new").mustSucceed(t)
+	r = runCLI(t, srv.srv.URL, "", "apps", "get-justification-policy", "new").mustSucceed(t)
 	if !strings.Contains(r.stdout, "every known reason") || !strings.Contains(r.stdout, "no policy set") {
 		t.Errorf("default policy output:\n%s", r.stdout)
 	}
-	r = runCLI(t, srv.srv.URL, "", "ekm", "policy", "get", "gcp", "-o", "json").mustSucceed(t)
+	r = runCLI(t, srv.srv.URL, "", "apps", "get-justification-policy", "gcp", "-o", "json").mustSucceed(t)
 	if !strings.Contains(r.stdout, `"allowedReasons": [`) {
 		t.Errorf("json output:\n%s", r.stdout)
 	}
-	r = runCLI(t, srv.srv.URL, "", "ekm", "policy", "set", "gcp", "--allow", "NOPE")
+	r = runCLI(t, srv.srv.URL, "", "apps", "set-justification-policy", "gcp", "--allow", "NOPE")
 	if r.code != 1 || !strings.Contains(r.stderr, "INVALID_ARGUMENT") {
 		t.Errorf("server refusal: exit %d, stderr %s; want 1 and INVALID_ARGUMENT", r.code, r.stderr)
 	}

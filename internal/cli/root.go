@@ -174,10 +174,10 @@ func newRootCmd(g *globals) *cobra.Command {
 		newIAMCmd(g),
 		newAuditCmd(g),
 		newQuotasCmd(g),
-		newEKMCmd(g), // TODO(lead): move newJustificationCmds(g) under apps and drop this
 		newVersionCmd(g),
 		newServerCmd(),
 		newInitCmd(),
+		newBenchCmd(g),
 	)
 	addImportCmds(root, g) // import-jobs, and keys import
 	markArgsErrorsAsUsage(root)

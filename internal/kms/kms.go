@@ -24,7 +24,10 @@ import (
 	"log/slog"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/custos-kms/custos/internal/keystore"
+	"github.com/custos-kms/custos/internal/kmserr"
 	"github.com/custos-kms/custos/internal/resource"
 	"github.com/custos-kms/custos/internal/storage"
 )
@@ -102,6 +105,9 @@ type Config struct {
 	MinDestroyDuration time.Duration
 	// CacheSize bounds the number of keys and versions cached in memory.
 	CacheSize int
+	// Observe, if set, is told the method, outcome and duration of every
+	// call (metrics).
+	Observe func(method string, code codes.Code, d time.Duration)
 }
 
 // Service is the core. Safe for concurrent use.
@@ -116,6 +122,7 @@ type Service struct {
 	minDest time.Duration
 	cache   *cache
 	fpKey   []byte
+	observe func(method string, code codes.Code, d time.Duration)
 }
 
 // DefaultDestroyScheduledDuration is the destroy_scheduled_duration of a key
@@ -133,6 +140,7 @@ func New(cfg Config) *Service {
 		now:     cfg.Now,
 		minRot:  cfg.MinRotationPeriod,
 		minDest: cfg.MinDestroyDuration,
+		observe: cfg.Observe,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -165,12 +173,16 @@ func (s *Service) call(ctx context.Context, method, perm string, res resource.Na
 
 // callFor is call for methods that create a resource: the audit entry names
 // *target (the new resource, known once fn ran) when it is set, not res.
-func (s *Service) callFor(ctx context.Context, method, perm string, res resource.Name, data bool, target *string, fn func() error) error {
+func (s *Service) callFor(ctx context.Context, method, perm string, res resource.Name, data bool, target *string, fn func() error) (err error) {
+	if s.observe != nil {
+		start := time.Now()
+		defer func() { s.observe(method, kmserr.Code(err), time.Since(start)) }()
+	}
 	if err := s.authz.Authorize(ctx, perm, res); err != nil {
 		s.record(ctx, method, res.String(), data, err)
 		return err
 	}
-	err := fn()
+	err = fn()
 	name := res.String()
 	if target != nil && *target != "" {
 		name = *target

@@ -3,45 +3,25 @@
 package server
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"path/filepath"
-	"sync"
 
 	"github.com/custos-kms/custos/internal/api/admin"
 	"github.com/custos-kms/custos/internal/ekm"
-	"github.com/custos-kms/custos/internal/keystore"
 	"github.com/custos-kms/custos/internal/kms"
-	"github.com/custos-kms/custos/internal/seal/devfile"
 )
-
-// ekmParts is what mountEKM builds. Server has no field for it (server.go
-// is wired elsewhere), so it is kept in ekmByServer, one entry per Server
-// started (never removed: a few pointers per Start).
-type ekmParts struct {
-	handler  *ekm.Handler
-	policies *ekm.Policies
-	verifier *ekm.Verifier
-}
-
-var ekmByServer sync.Map // *Server -> *ekmParts
 
 // mountEKM serves the Cloud EKM endpoint under /ekm/ on the REST listener
 // (so a key URI's path works against --listen, with TLS when the listener
 // has it) and registers the justification-policy admin routes.
-func (s *Server) mountEKM(mux *http.ServeMux, adminAPI *admin.Handler, authz kms.Authorizer) error {
+func (s *Server) mountEKM(mux *http.ServeMux, adminAPI *admin.Handler, authz kms.Authorizer, signer ekm.Signer) error {
 	if s.opts.EKMCacheDuration < 0 {
 		return errors.New("--ekm-cache-duration must not be negative")
 	}
 	if s.apps == nil {
 		return errors.New("server: internal error: the Cloud EKM endpoint needs the apps")
 	}
-	signer, err := s.ekmSigner(context.Background())
-	if err != nil {
-		return err
-	}
+	var err error
 	audiences := s.opts.EKMAudiences
 	if len(audiences) == 0 {
 		if audiences, err = ekm.DefaultAudiences(s.publicURL); err != nil {
@@ -68,7 +48,7 @@ func (s *Server) mountEKM(mux *http.ServeMux, adminAPI *admin.Handler, authz kms
 	}
 	mux.Handle(ekm.PathPrefix, h)
 	admin.RegisterJustificationPolicies(adminAPI, policies)
-	ekmByServer.Store(s, &ekmParts{handler: h, policies: policies, verifier: verifier})
+	s.ekm = h
 
 	jwks := s.opts.EKMJWKSURL
 	if jwks == "" {
@@ -82,39 +62,10 @@ func (s *Server) mountEKM(mux *http.ServeMux, adminAPI *admin.Handler, authz kms
 	return nil
 }
 
-// EKMMetrics returns the Cloud EKM endpoint's metrics (nil before Start),
-// whose WriteText can be served at /metrics.
+// EKMMetrics returns the Cloud EKM endpoint's metrics (nil before Start).
 func (s *Server) EKMMetrics() *ekm.Metrics {
-	if p, ok := ekmByServer.Load(s); ok {
-		return p.(*ekmParts).handler.Metrics()
+	if s.ekm == nil {
+		return nil
 	}
-	return nil
-}
-
-// ekmSigner returns a keystore over the server's store and root key, to
-// sign the justification-policy records.
-//
-// TODO(lead): Start holds the keystore in a local variable; pass it to
-// mountEKM (s.mountEKM(mux, adminAPI, authz, ks)) and drop this. Until
-// then the root key is read a second time from the same file, which gives
-// the same record MAC key (it is derived from the root key), so records
-// signed here verify everywhere. It works with devfile seals only.
-func (s *Server) ekmSigner(ctx context.Context) (ekm.Signer, error) {
-	path := s.opts.RootKeyFile
-	if s.opts.Dev {
-		path = filepath.Join(s.opts.DataDir, rootKeyFile)
-	}
-	sl, err := devfile.Load(path)
-	if err != nil {
-		return nil, fmt.Errorf("ekm: %w", err)
-	}
-	root, err := sl.RootKey(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ks, err := keystore.Open(ctx, s.store, root)
-	if err != nil {
-		return nil, fmt.Errorf("ekm: %w", err)
-	}
-	return ks, nil
+	return s.ekm.Metrics()
 }

@@ -35,9 +35,11 @@ import (
 	"github.com/custos-kms/custos/internal/api/rest"
 	"github.com/custos-kms/custos/internal/audit"
 	"github.com/custos-kms/custos/internal/auth"
+	"github.com/custos-kms/custos/internal/ekm"
 	"github.com/custos-kms/custos/internal/iam"
 	"github.com/custos-kms/custos/internal/keystore"
 	"github.com/custos-kms/custos/internal/kms"
+	"github.com/custos-kms/custos/internal/metrics"
 	"github.com/custos-kms/custos/internal/storage"
 )
 
@@ -64,6 +66,10 @@ type Options struct {
 	EKMJWKSURL       string
 	EKMAudiences     []string
 	EKMCacheDuration time.Duration
+	// MetricsListen, if set, serves /metrics (Prometheus text) there, and
+	// with DebugPprof also /debug/pprof/ (loopback only).
+	MetricsListen string
+	DebugPprof    bool
 	// PublicURL is the base of the URLs Custos hands out (external key
 	// URIs, the OAuth2 token_uri). Default: http(s)://{Listen}.
 	PublicURL string
@@ -81,6 +87,13 @@ func (o *Options) Validate() error {
 	}
 	if o.Dev && o.RootKeyFile != "" {
 		errs = append(errs, errors.New("--root-key-file is for production mode; dev mode keeps its root key in the data folder"))
+	}
+	if o.DebugPprof {
+		if o.MetricsListen == "" {
+			errs = append(errs, errors.New("--debug-pprof needs --metrics-listen"))
+		} else if err := checkLoopback(o.MetricsListen); err != nil {
+			errs = append(errs, fmt.Errorf("--debug-pprof: --metrics-listen %s: %w", o.MetricsListen, err))
+		}
 	}
 	if o.AllowShortDurations && !o.Dev {
 		errs = append(errs, errors.New("--dev-allow-short-durations is only accepted with --dev"))
@@ -157,6 +170,11 @@ type Server struct {
 	audit  *audit.Log
 	quotas *iam.Quotas
 	apps   *auth.Apps
+	ekm    *ekm.Handler
+	// metrics counts calls by method; served on --metrics-listen.
+	metrics    *metrics.Registry
+	metricsLn  net.Listener
+	metricsSrv *http.Server
 	// publicURL is the base of external key URIs and the token endpoint.
 	publicURL string
 	httpSrv   *http.Server
@@ -282,9 +300,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	authz := iam.WithQuotas(policies, s.quotas)
+	s.metrics = metrics.New()
+	s.metrics.AddCounter("custos_audit_write_failures_total", "Audit entries that could not be written (the calls failed).", s.audit.Failures)
 	s.svc = kms.New(kms.Config{
 		Store: store, Keystore: ks, Authorizer: authz, Auditor: s.audit, Logger: log,
 		MinRotationPeriod: minPeriod, MinDestroyDuration: minPeriod,
+		Observe: s.metrics.Observe,
 	})
 	s.apps, err = auth.NewApps(auth.AppsConfig{
 		Store: store, Keystore: ks, Authorizer: authz, Auditor: s.audit, Logger: log,
@@ -348,7 +369,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	mux.Handle("/", handler)
 	mux.Handle("/admin/", adminAPI)
 	mux.Handle("/oauth2/", adminAPI)
-	if err := s.mountEKM(mux, adminAPI, authz); err != nil {
+	if err := s.mountEKM(mux, adminAPI, authz, ks); err != nil {
+		return nil, err
+	}
+	s.metrics.AddWriter(func(w io.Writer) error { return s.ekm.Metrics().WriteText(w) })
+	if err := s.startMetrics(); err != nil {
 		return nil, err
 	}
 	s.httpSrv = &http.Server{
@@ -411,6 +436,9 @@ func (s *Server) Stop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		s.httpSrv.Shutdown(ctx)
+		if s.metricsSrv != nil {
+			s.metricsSrv.Shutdown(ctx)
+		}
 		stopped := make(chan struct{})
 		go func() { s.grpcSrv.GracefulStop(); close(stopped) }()
 		select {

@@ -426,7 +426,7 @@ func TestEKMJustificationPolicies(t *testing.T) {
 	}
 	tests := []struct {
 		name  string
-		args  []string // custos ekm policy set gcp ...; nil: the default policy
+		args  []string // custos apps set-justification-policy gcp ...; nil: the default policy
 		tries []try
 	}{
 		{"default: every known reason, no missing or unknown one", nil, []try{
@@ -450,9 +450,9 @@ func TestEKMJustificationPolicies(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.args != nil {
-				out, code := e.cli(t, append([]string{"ekm", "policy", "set", "gcp"}, tc.args...)...)
+				out, code := e.cli(t, append([]string{"apps", "set-justification-policy", "gcp"}, tc.args...)...)
 				if code != 0 {
-					t.Fatalf("custos ekm policy set = %d %s", code, out)
+					t.Fatalf("custos apps set-justification-policy = %d %s", code, out)
 				}
 			}
 			for _, tr := range tc.tries {
@@ -472,16 +472,16 @@ func TestEKMJustificationPolicies(t *testing.T) {
 		})
 	}
 
-	out, code := e.cli(t, "ekm", "policy", "get", "gcp", "-o", "json")
+	out, code := e.cli(t, "apps", "get-justification-policy", "gcp", "-o", "json")
 	var p map[string]any
 	if code != 0 || json.Unmarshal([]byte(out), &p) != nil || p["allowAll"] != true || p["allowMissing"] != true || p["default"] != false {
-		t.Errorf("custos ekm policy get -o json = %d %s", code, out)
+		t.Errorf("custos apps get-justification-policy -o json = %d %s", code, out)
 	}
-	if out, code := e.cli(t, "ekm", "policy", "set", "gcp", "--allow", "NOT_A_REASON"); code != 1 || !strings.Contains(out, "INVALID_ARGUMENT") {
-		t.Errorf("custos ekm policy set --allow NOT_A_REASON = %d %s, want exit 1 and INVALID_ARGUMENT", code, out)
+	if out, code := e.cli(t, "apps", "set-justification-policy", "gcp", "--allow", "NOT_A_REASON"); code != 1 || !strings.Contains(out, "INVALID_ARGUMENT") {
+		t.Errorf("custos apps set-justification-policy --allow NOT_A_REASON = %d %s, want exit 1 and INVALID_ARGUMENT", code, out)
 	}
-	if out, code := e.cli(t, "ekm", "policy", "set", "gcp"); code != 2 {
-		t.Errorf("custos ekm policy set without --allow = %d %s, want exit 2", code, out)
+	if out, code := e.cli(t, "apps", "set-justification-policy", "gcp"); code != 2 {
+		t.Errorf("custos apps set-justification-policy without --allow = %d %s, want exit 2", code, out)
 	}
 
 	// The audit log keeps each refusal with its reason, whatever the

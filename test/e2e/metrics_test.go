@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package e2e
+
+import (
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestMetrics: --metrics-listen serves Prometheus text with per-method
+// counts and latency histograms, and with --debug-pprof the Go profiles;
+// profiles are refused on a non-loopback address.
+func TestMetrics(t *testing.T) {
+	maddr := freePort(t)
+	s := startServer(t, "--metrics-listen", maddr, "--debug-pprof")
+	s.do(t, restCall{method: "POST", path: "/v1/projects/p/locations/global/keyRings?keyRingId=m1"}).wantOK(t, restCall{})
+	s.do(t, restCall{method: "GET", path: "/v1/projects/p/locations/global/keyRings/nope"})
+
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + maddr + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/metrics")
+	if code != 200 {
+		t.Fatalf("GET /metrics = %d", code)
+	}
+	for _, want := range []string{
+		`custos_requests_total{method="CreateKeyRing",code="OK"} 1`,
+		`custos_requests_total{method="GetKeyRing",code="NOT_FOUND"} 1`,
+		`custos_request_duration_seconds_count{method="CreateKeyRing"} 1`,
+		`custos_audit_write_failures_total 0`,
+		`# TYPE custos_request_duration_seconds histogram`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(body, s.token) {
+		t.Error("/metrics contains the admin token")
+	}
+	if code, _ := get("/debug/pprof/"); code != 200 {
+		t.Errorf("GET /debug/pprof/ = %d, want 200", code)
+	}
+
+	b, err := exec.Command(custosBin, "server", "--dev", "--data", t.TempDir(), "--listen", freePort(t), "--grpc-listen", freePort(t),
+		"--metrics-listen", "0.0.0.0:0", "--debug-pprof").CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "--debug-pprof") {
+		t.Fatalf("--debug-pprof on 0.0.0.0 = %v:\n%s", err, b)
+	}
+}
