@@ -177,7 +177,6 @@ func newRootCmd(g *globals) *cobra.Command {
 		newVersionCmd(g),
 		newServerCmd(),
 		newInitCmd(),
-		newBenchCmd(g),
 	)
 	addImportCmds(root, g) // import-jobs, and keys import
 	markArgsErrorsAsUsage(root)
