@@ -12,12 +12,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/custos-kms/custos/internal/config"
 	"github.com/custos-kms/custos/internal/server"
 )
 
 // newServerCmd builds `custos server`.
 func newServerCmd() *cobra.Command {
 	var opts server.Options
+	var configFile string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the Custos server",
@@ -45,6 +47,11 @@ authenticate with a client certificate bound to an app (mutual TLS).`,
   custos keyrings create projects/demo/locations/global/keyRings/ring1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if configFile != "" {
+				if err := config.Load(configFile, cmd.Flags()); err != nil {
+					return err
+				}
+			}
 			opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -59,6 +66,7 @@ authenticate with a client certificate bound to an app (mutual TLS).`,
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&configFile, "config", serverEnv("CUSTOS_CONFIG", ""), "configuration file (.yaml, .toml or .json) whose settings are these flags by name, e.g. listen: 0.0.0.0:8200; flags given on the command line win (env CUSTOS_CONFIG)")
 	f.StringVar(&opts.RootKeyFile, "root-key-file", serverEnv("CUSTOS_ROOT_KEY_FILE", ""), "production: file holding the root key (hex, mode 0600, kept apart from the data folder; create it with custos init) (env CUSTOS_ROOT_KEY_FILE)")
 	f.BoolVar(&opts.Dev, "dev", serverEnvBool("CUSTOS_DEV"), "development mode: root key in a plain file, admin token in DATA/admin-token (env CUSTOS_DEV)")
 	f.StringVar(&opts.DataDir, "data", serverEnv("CUSTOS_DATA", "custos-data"), "data folder: the embedded store, and in dev mode the root key and admin token (env CUSTOS_DATA)")
