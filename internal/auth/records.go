@@ -4,11 +4,10 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 
 	"github.com/custos-kms/custos/internal/kmserr"
 	"github.com/custos-kms/custos/internal/storage"
+	"github.com/custos-kms/custos/internal/storage/signed"
 )
 
 // Storage kinds and names of the records of apps. App names are unique
@@ -33,51 +32,21 @@ func mtlsIndexName(fp string) string      { return "appidx/mtls/" + fp }
 
 // encode serializes v into a record signed by the keystore.
 func (a *Apps) encode(kind storage.Kind, name, parent string, v any) (storage.Record, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return storage.Record{}, kmserr.Internal(err, "internal error")
-	}
-	r := storage.Record{Kind: kind, Name: name, Parent: parent, Data: data}
-	a.ks.Sign(&r)
-	return r, nil
+	return signed.Encode(a.ks, kind, name, parent, 0, v)
 }
 
 // decode verifies r's MAC and kind, then unmarshals it into v. A record that
 // fails either check was altered or moved on disk: it is refused, never used.
 func (a *Apps) decode(r storage.Record, kind storage.Kind, v any) error {
-	if err := a.ks.Verify(r); err != nil {
+	err := signed.Decode(a.ks, r, kind, v)
+	if err != nil {
 		a.log.Error("stored record failed its integrity check", "name", r.Name, "kind", r.Kind)
-		return kmserr.DataLoss(err, "stored record %s failed its integrity check", r.Name)
 	}
-	if r.Kind != kind {
-		return kmserr.DataLoss(nil, "stored record %s has kind %s, want %s", r.Name, r.Kind, kind)
-	}
-	if err := json.Unmarshal(r.Data, v); err != nil {
-		return kmserr.DataLoss(err, "stored record %s cannot be read", r.Name)
-	}
-	return nil
+	return err
 }
 
 // storeErr converts a storage error into the API error for a resource.
-func storeErr(err error, what, name string) error {
-	var ke *kmserr.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ke):
-		return err
-	case errors.Is(err, storage.ErrNotFound):
-		return kmserr.NotFound("%s %s not found", what, name)
-	case errors.Is(err, storage.ErrExists):
-		return kmserr.AlreadyExists("%s %s already exists", what, name)
-	case errors.Is(err, storage.ErrConflict):
-		return kmserr.Aborted("%s %s was changed concurrently; retry", what, name)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return &kmserr.Error{Code: kmserr.Code(err), Msg: "request cancelled or timed out", Err: err}
-	default:
-		return kmserr.Unavailable(err, "storage unavailable")
-	}
-}
+func storeErr(err error, what, name string) error { return signed.Err(err, what, name) }
 
 // readApp reads and verifies an app record through r (a store or a tx).
 func (a *Apps) readApp(ctx context.Context, r storage.Reader, name string) (*App, storage.Record, error) {

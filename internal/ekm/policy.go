@@ -19,6 +19,7 @@ import (
 	"github.com/custos-kms/custos/internal/kmserr"
 	"github.com/custos-kms/custos/internal/resource"
 	"github.com/custos-kms/custos/internal/storage"
+	"github.com/custos-kms/custos/internal/storage/signed"
 )
 
 // Policy is an app's Key Access Justifications policy: which justifications
@@ -240,15 +241,9 @@ func (p *Policies) read(ctx context.Context, rd storage.Reader, app string) (*po
 	if err != nil {
 		return nil, r, storeErr(err)
 	}
-	if err := p.sign.Verify(r); err != nil {
-		return nil, r, kmserr.DataLoss(err, "stored record %s failed its integrity check", r.Name)
-	}
-	if r.Kind != KindPolicy {
-		return nil, r, kmserr.DataLoss(nil, "stored record %s has kind %s, want %s", r.Name, r.Kind, KindPolicy)
-	}
 	rec := new(policyRecord)
-	if err := json.Unmarshal(r.Data, rec); err != nil {
-		return nil, r, kmserr.DataLoss(err, "stored record %s cannot be read", r.Name)
+	if err := signed.Decode(p.sign, r, KindPolicy, rec); err != nil {
+		return nil, r, err
 	}
 	if rec.App != app {
 		return nil, r, kmserr.DataLoss(nil, "stored record %s holds the policy of app %s", r.Name, rec.App)
@@ -258,17 +253,10 @@ func (p *Policies) read(ctx context.Context, rd storage.Reader, app string) (*po
 
 // storeErr converts a storage error: transient faults are UNAVAILABLE.
 func storeErr(err error) error {
-	var ke *kmserr.Error
-	switch {
-	case errors.As(err, &ke):
-		return err
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return &kmserr.Error{Code: kmserr.Code(err), Msg: "request cancelled or timed out", Err: err}
-	case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrExists):
+	if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrExists) {
 		return kmserr.Aborted("the policy was changed concurrently; retry")
-	default:
-		return kmserr.Unavailable(err, "storage unavailable")
 	}
+	return signed.Err(err, "policy", "")
 }
 
 // Permissions of the policy methods, on the app's home project.

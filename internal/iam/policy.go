@@ -15,6 +15,7 @@ import (
 
 	"github.com/custos-kms/custos/internal/kmserr"
 	"github.com/custos-kms/custos/internal/storage"
+	"github.com/custos-kms/custos/internal/storage/signed"
 )
 
 // Policy is an IAM policy: roles bound to members, on the model of
@@ -167,28 +168,13 @@ type records struct {
 
 // encode serializes v into a signed record.
 func (rs records) encode(kind storage.Kind, name, parent string, v any) (storage.Record, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return storage.Record{}, kmserr.Internal(err, "internal error")
-	}
-	r := storage.Record{Kind: kind, Name: name, Parent: parent, Data: data}
-	rs.signer.Sign(&r)
-	return r, nil
+	return signed.Encode(rs.signer, kind, name, parent, 0, v)
 }
 
 // decode verifies r's MAC and kind, then unmarshals it into v. A record that
 // fails either check was altered or moved on disk: it is refused, never used.
 func (rs records) decode(r storage.Record, kind storage.Kind, v any) error {
-	if err := rs.signer.Verify(r); err != nil {
-		return kmserr.DataLoss(err, "stored record %s failed its integrity check", r.Name)
-	}
-	if r.Kind != kind {
-		return kmserr.DataLoss(nil, "stored record %s has kind %s, want %s", r.Name, r.Kind, kind)
-	}
-	if err := json.Unmarshal(r.Data, v); err != nil {
-		return kmserr.DataLoss(err, "stored record %s cannot be read", r.Name)
-	}
-	return nil
+	return signed.Decode(rs.signer, r, kind, v)
 }
 
 // readPolicy reads the policy of resource name through rd. It returns the
@@ -208,21 +194,13 @@ func (rs records) readPolicy(ctx context.Context, rd storage.Reader, name string
 	return p, rec, true, nil
 }
 
-// storeErr converts a storage error into an API error.
+// storeErr converts a storage error into an API error; a lost race on a
+// policy is IAM's own ABORTED answer.
 func storeErr(err error) error {
-	var ke *kmserr.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ke):
-		return err
-	case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrExists):
+	if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrExists) {
 		return errConcurrent()
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return &kmserr.Error{Code: kmserr.Code(err), Msg: "request cancelled or timed out", Err: err}
-	default:
-		return kmserr.Unavailable(err, "storage unavailable")
 	}
+	return signed.Err(err, "policy", "")
 }
 
 // errConcurrent is Google Cloud IAM's answer to an etag mismatch.

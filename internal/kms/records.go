@@ -4,11 +4,10 @@ package kms
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 
 	"github.com/custos-kms/custos/internal/kmserr"
 	"github.com/custos-kms/custos/internal/storage"
+	"github.com/custos-kms/custos/internal/storage/signed"
 )
 
 // Storage kinds of the core's records.
@@ -25,51 +24,21 @@ func ekmIndexName(id string) string { return "ekm/" + id }
 
 // encode serializes v into a signed record.
 func (s *Service) encode(kind storage.Kind, name, parent string, due int64, v any) (storage.Record, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return storage.Record{}, kmserr.Internal(err, "internal error")
-	}
-	r := storage.Record{Kind: kind, Name: name, Parent: parent, Due: due, Data: data}
-	s.ks.Sign(&r)
-	return r, nil
+	return signed.Encode(s.ks, kind, name, parent, due, v)
 }
 
 // decode verifies r's MAC and kind, then unmarshals it into v. A record that
 // fails either check was altered or moved on disk: it is refused, never used.
 func (s *Service) decode(r storage.Record, kind storage.Kind, v any) error {
-	if err := s.ks.Verify(r); err != nil {
+	err := signed.Decode(s.ks, r, kind, v)
+	if err != nil {
 		s.log.Error("stored record failed its integrity check", "name", r.Name, "kind", r.Kind)
-		return kmserr.DataLoss(err, "stored record %s failed its integrity check", r.Name)
 	}
-	if r.Kind != kind {
-		return kmserr.DataLoss(nil, "stored record %s has kind %s, want %s", r.Name, r.Kind, kind)
-	}
-	if err := json.Unmarshal(r.Data, v); err != nil {
-		return kmserr.DataLoss(err, "stored record %s cannot be read", r.Name)
-	}
-	return nil
+	return err
 }
 
 // storeErr converts a storage error into the API error for a resource.
-func storeErr(err error, what, name string) error {
-	var ke *kmserr.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ke):
-		return err
-	case errors.Is(err, storage.ErrNotFound):
-		return kmserr.NotFound("%s %s not found", what, name)
-	case errors.Is(err, storage.ErrExists):
-		return kmserr.AlreadyExists("%s %s already exists", what, name)
-	case errors.Is(err, storage.ErrConflict):
-		return kmserr.Aborted("%s %s was changed concurrently; retry", what, name)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return &kmserr.Error{Code: kmserr.Code(err), Msg: "request cancelled or timed out", Err: err}
-	default:
-		return kmserr.Unavailable(err, "storage unavailable")
-	}
-}
+func storeErr(err error, what, name string) error { return signed.Err(err, what, name) }
 
 // Due times: a key is due at its next rotation, a version at its destruction.
 func keyDue(k *CryptoKey) int64 {
