@@ -46,9 +46,12 @@ func TestEncodeDecode(t *testing.T) {
 		t.Fatalf("Decode = %+v, %v", got, err)
 	}
 	tests := map[string]func(r storage.Record) storage.Record{
-		"changed data": func(r storage.Record) storage.Record { r.Data = bytes.Replace(r.Data, []byte("x"), []byte("y"), 1); return r },
-		"other kind":   func(r storage.Record) storage.Record { r.Kind = "j"; macSigner{}.Sign(&r); return r },
-		"not JSON":     func(r storage.Record) storage.Record { r.Data = []byte("{"); macSigner{}.Sign(&r); return r },
+		"changed data": func(r storage.Record) storage.Record {
+			r.Data = bytes.Replace(r.Data, []byte("x"), []byte("y"), 1)
+			return r
+		},
+		"other kind": func(r storage.Record) storage.Record { r.Kind = "j"; macSigner{}.Sign(&r); return r },
+		"not JSON":   func(r storage.Record) storage.Record { r.Data = []byte("{"); macSigner{}.Sign(&r); return r },
 	}
 	for name, change := range tests {
 		t.Run(name, func(t *testing.T) {
