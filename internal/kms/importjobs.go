@@ -696,20 +696,8 @@ func (s *Service) addImported(ctx context.Context, kn resource.Name, job string,
 				c.Primary = c.LastVersion
 			}
 		}
-		vrec, err := s.versionRecord(v, c.Name)
-		if err != nil {
+		if err := s.storeNewVersion(ctx, tx, &c, rec, v); err != nil {
 			return nil, err
-		}
-		if err := tx.Create(ctx, vrec); err != nil {
-			return nil, storeErr(err, "CryptoKeyVersion", name)
-		}
-		krec, err := s.keyRecord(&c, rec.Parent)
-		if err != nil {
-			return nil, err
-		}
-		krec.Rev = rec.Rev
-		if err := tx.Put(ctx, krec); err != nil {
-			return nil, storeErr(err, "CryptoKey", c.Name)
 		}
 		out = v
 		return []string{c.Name, name}, nil

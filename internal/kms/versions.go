@@ -87,20 +87,8 @@ func (s *Service) addVersion(ctx context.Context, kn resource.Name, a alg.Algori
 		if c.Purpose == alg.EncryptDecrypt && (makePrimary || c.Primary == 0) {
 			c.Primary = c.LastVersion
 		}
-		vrec, err := s.versionRecord(v, c.Name)
-		if err != nil {
+		if err := s.storeNewVersion(ctx, tx, &c, rec, v); err != nil {
 			return nil, err
-		}
-		if err := tx.Create(ctx, vrec); err != nil {
-			return nil, storeErr(err, "CryptoKeyVersion", name)
-		}
-		krec, err := s.keyRecord(&c, rec.Parent)
-		if err != nil {
-			return nil, err
-		}
-		krec.Rev = rec.Rev
-		if err := tx.Put(ctx, krec); err != nil {
-			return nil, storeErr(err, "CryptoKey", c.Name)
 		}
 		out = v
 		return []string{c.Name, name}, nil
@@ -110,6 +98,25 @@ func (s *Service) addVersion(ctx context.Context, kn resource.Name, a alg.Algori
 	}
 	out.Material = nil
 	return out, nil
+}
+
+// storeNewVersion writes, in tx, a new version v of the key c and the key
+// itself (its LastVersion, maybe its Primary, changed), checking that the
+// key record is still at the revision of old.
+func (s *Service) storeNewVersion(ctx context.Context, tx storage.Tx, c *CryptoKey, old storage.Record, v *Version) error {
+	vrec, err := s.versionRecord(v, c.Name)
+	if err != nil {
+		return err
+	}
+	if err := tx.Create(ctx, vrec); err != nil {
+		return storeErr(err, "CryptoKeyVersion", v.Name)
+	}
+	krec, err := s.keyRecord(c, old.Parent)
+	if err != nil {
+		return err
+	}
+	krec.Rev = old.Rev
+	return storeErr(tx.Put(ctx, krec), "CryptoKey", c.Name)
 }
 
 // GetCryptoKeyVersion returns a version (never its material).
