@@ -379,8 +379,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s.httpSrv = &http.Server{
 		Handler:           withResponseWriter(mux),
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// A request body (64 KiB of plaintext at most) trickling in for
+		// longer is an attack on the connection pool, not a client.
+		ReadTimeout: 30 * time.Second,
+		IdleTimeout: 120 * time.Second,
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
