@@ -11,11 +11,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"cloud.google.com/go/kms/apiv1/kmspb"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+	awstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/spf13/cobra"
 )
 
@@ -48,7 +54,7 @@ the key material never leaves it unwrapped.`,
 		Args: groupArgs,
 		RunE: groupRun,
 	}
-	cmd.AddCommand(newBYOKWrapCmd(g))
+	cmd.AddCommand(newBYOKWrapCmd(g), newBYOKPushCmd(g))
 	return cmd
 }
 
@@ -375,4 +381,268 @@ func (c *client) byokPost(ctx context.Context, path string, body any) ([]byte, e
 		return nil, fmt.Errorf("the server answered POST %s with a body that is not JSON", path)
 	}
 	return data, nil
+}
+
+// byokPushOpts are the flags of byok push.
+type byokPushOpts struct {
+	key, version, target, endpoint string
+	wrappingAlgorithm              string
+	// aws
+	region, awsKeyID, wrappingKeySpec string
+}
+
+func newBYOKPushCmd(g *globals) *cobra.Command {
+	var o byokPushOpts
+	cmd := &cobra.Command{
+		Use:   "push --key KEY --target aws --endpoint URL",
+		Short: "Create a key in another key manager and import an exportable key into it",
+		Long: `Move a version of an exportable key into another key manager in one step, so
+that nobody handles wrapping keys and wrapped files by hand:
+
+  aws  with the AWS SDK for Go v2, against AWS KMS or an AWS-KMS-compatible
+       --endpoint: CreateKey (Origin EXTERNAL, the key spec and usage of the
+       Custos algorithm; or --aws-key-id of an existing EXTERNAL key),
+       GetParametersForImport, byok wrap on the Custos server, then
+       ImportKeyMaterial with the import token (material that does not
+       expire). Credentials and region come from the AWS SDK's usual
+       sources (AWS_ACCESS_KEY_ID, AWS_REGION, profiles, ...); --region
+       overrides. --wrapping-algorithm defaults to RSA_AES_KEY_WRAP_SHA_256
+       for RSA keys and RSAES_OAEP_SHA_256 otherwise.
+
+The key material is wrapped on the Custos server under the provider's
+public key; it never passes through this command unwrapped. The caller
+needs custos.cryptoKeyVersions.export on the key, as for byok wrap.`,
+		Example: `  AWS_REGION=eu-west-1 custos byok push --target aws \
+      --key projects/p/locations/global/keyRings/app/cryptoKeys/db
+  custos byok push --target aws --endpoint http://127.0.0.1:4599 --region eu-west-2 \
+      --key projects/p/locations/global/keyRings/app/cryptoKeys/db --output json`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.check(); err != nil {
+				return err
+			}
+			return g.do(cmd, func(ctx context.Context, c *client) error {
+				switch o.target {
+				case "aws":
+					return g.byokPushAWS(ctx, c, o)
+				}
+				return usageErrorf("--target must be aws, not %q", o.target)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.key, "key", "", "the exportable key (or key version) to push, a full resource `NAME`")
+	f.StringVar(&o.version, "version", "", "the version `N` of --key to push (default: primary, or the only enabled one)")
+	f.StringVar(&o.target, "target", "", "the key manager to push to: aws")
+	f.StringVar(&o.endpoint, "endpoint", "", "the provider's API `URL` (default: the provider's own; for aws, an AWS-KMS-compatible endpoint)")
+	f.StringVar(&o.wrappingAlgorithm, "wrapping-algorithm", "", "the provider's wrapping `ALGORITHM` (default: see above)")
+	f.StringVar(&o.region, "region", "", "aws: the AWS `REGION` (default: the SDK's, e.g. $AWS_REGION)")
+	f.StringVar(&o.awsKeyID, "aws-key-id", "", "aws: import into this existing AWS KMS key of origin EXTERNAL (`ID` or ARN) instead of creating one")
+	f.StringVar(&o.wrappingKeySpec, "wrapping-key-spec", "RSA_4096", "aws: the `SPEC` of the wrapping key to ask for: RSA_2048, RSA_3072 or RSA_4096")
+	return cmd
+}
+
+func (o *byokPushOpts) check() error {
+	if o.key == "" {
+		return usageErrorf("--key is required")
+	}
+	k, err := parseAs(o.key, kindCryptoKey, kindVersion)
+	if err != nil {
+		return err
+	}
+	if o.version != "" {
+		if k.kind == kindVersion {
+			return usageErrorf("--version cannot be used with a key version name in --key")
+		}
+		if !versionIDRE.MatchString(o.version) {
+			return usageErrorf("--version must be a version number, not %q", o.version)
+		}
+	}
+	switch o.target {
+	case "":
+		return usageErrorf("--target is required: aws")
+	case "aws":
+		if o.wrappingAlgorithm != "" && !slices.Contains(byokTargets["aws"], o.wrappingAlgorithm) {
+			return usageErrorf("--wrapping-algorithm for aws must be one of %s, not %q", strings.Join(byokTargets["aws"], ", "), o.wrappingAlgorithm)
+		}
+		if !slices.Contains([]string{"RSA_2048", "RSA_3072", "RSA_4096"}, o.wrappingKeySpec) {
+			return usageErrorf("--wrapping-key-spec must be RSA_2048, RSA_3072 or RSA_4096, not %q", o.wrappingKeySpec)
+		}
+	default:
+		return usageErrorf("--target must be aws, not %q", o.target)
+	}
+	if o.endpoint != "" {
+		u, err := url.Parse(o.endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usageErrorf("--endpoint %q is not an http:// or https:// URL", o.endpoint)
+		}
+	}
+	return nil
+}
+
+// versionName is the name byok:wrap resolves, as far as the CLI knows it.
+func (o *byokPushOpts) request() *byokWrapRequest {
+	return &byokWrapRequest{Key: o.key, Version: o.version, Target: o.target, WrappingAlgorithm: o.wrappingAlgorithm}
+}
+
+// byokAlgorithm finds the algorithm of what push will export: the named
+// version's, else the key's primary's, else its version template's.
+func byokAlgorithm(ctx context.Context, c *client, key, version string) (string, error) {
+	k, err := parseAs(key, kindCryptoKey, kindVersion)
+	if err != nil {
+		return "", err
+	}
+	if version != "" {
+		k.kind, k.version = kindVersion, version
+	}
+	if k.kind == kindVersion {
+		raw, err := c.get(ctx, k.path(""), nil)
+		if err != nil {
+			return "", byokError(err)
+		}
+		v := &kmspb.CryptoKeyVersion{}
+		if err := unmarshal(raw, v); err != nil {
+			return "", err
+		}
+		return enumName(v.GetAlgorithm()), nil
+	}
+	raw, err := c.get(ctx, k.path(""), nil)
+	if err != nil {
+		return "", byokError(err)
+	}
+	ck := &kmspb.CryptoKey{}
+	if err := unmarshal(raw, ck); err != nil {
+		return "", err
+	}
+	if a := ck.GetPrimary().GetAlgorithm(); a != 0 {
+		return enumName(a), nil
+	}
+	return enumName(ck.GetVersionTemplate().GetAlgorithm()), nil
+}
+
+// awsKeySpecOf maps a Cloud KMS algorithm to the AWS KMS key spec and key
+// usage that hold its material (see internal/byok/aws.go for the sources).
+func awsKeySpecOf(a string) (spec, usage string, ok bool) {
+	switch {
+	case a == "GOOGLE_SYMMETRIC_ENCRYPTION" || a == "AES_256_GCM":
+		return "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", true
+	case a == "HMAC_SHA224" || a == "HMAC_SHA256" || a == "HMAC_SHA384" || a == "HMAC_SHA512":
+		return "HMAC_" + strings.TrimPrefix(a, "HMAC_SHA"), "GENERATE_VERIFY_MAC", true
+	case a == "EC_SIGN_P256_SHA256":
+		return "ECC_NIST_P256", "SIGN_VERIFY", true
+	case a == "EC_SIGN_P384_SHA384":
+		return "ECC_NIST_P384", "SIGN_VERIFY", true
+	case strings.HasPrefix(a, "RSA_SIGN_"), strings.HasPrefix(a, "RSA_DECRYPT_"):
+		usage = "SIGN_VERIFY"
+		if strings.HasPrefix(a, "RSA_DECRYPT_") {
+			usage = "ENCRYPT_DECRYPT"
+		}
+		for _, bits := range []string{"2048", "3072", "4096"} {
+			if strings.Contains(a, "_"+bits+"_") {
+				return "RSA_" + bits, usage, true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// byokPushAWS creates (or takes) an AWS KMS key of origin EXTERNAL and
+// imports the Custos key's material into it.
+func (g *globals) byokPushAWS(ctx context.Context, c *client, o byokPushOpts) (err error) {
+	a, err := byokAlgorithm(ctx, c, o.key, o.version)
+	if err != nil {
+		return err
+	}
+	spec, usage, ok := awsKeySpecOf(a)
+	if !ok {
+		return fmt.Errorf("AWS KMS has no key spec for %s keys", a)
+	}
+	wrapAlg := o.wrappingAlgorithm
+	if wrapAlg == "" {
+		wrapAlg = "RSAES_OAEP_SHA_256"
+		if strings.HasPrefix(spec, "RSA_") {
+			wrapAlg = "RSA_AES_KEY_WRAP_SHA_256"
+		}
+	}
+	var opts []func(*awsconfig.LoadOptions) error
+	if o.region != "" {
+		opts = append(opts, awsconfig.WithRegion(o.region))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return fmt.Errorf("aws: %w", err)
+	}
+	if cfg.Region == "" {
+		return withHint(errors.New("aws: no region"), "set --region or AWS_REGION")
+	}
+	kc := awskms.NewFromConfig(cfg, func(ko *awskms.Options) {
+		if o.endpoint != "" {
+			ko.BaseEndpoint = aws.String(o.endpoint)
+		}
+	})
+
+	keyID := o.awsKeyID
+	created := false
+	defer func() {
+		if created && err != nil {
+			notef(g.stderr, "note: AWS KMS key %s was created and is left waiting for its key material; import later with --aws-key-id, or delete it with aws kms schedule-key-deletion", keyID)
+		}
+	}()
+	if keyID == "" {
+		out, err := kc.CreateKey(ctx, &awskms.CreateKeyInput{
+			Origin:      awstypes.OriginTypeExternal,
+			KeySpec:     awstypes.KeySpec(spec),
+			KeyUsage:    awstypes.KeyUsageType(usage),
+			Description: aws.String("imported from Custos " + o.key),
+		})
+		if err != nil {
+			return fmt.Errorf("aws: CreateKey: %w", err)
+		}
+		keyID = aws.ToString(out.KeyMetadata.Arn)
+		if keyID == "" {
+			keyID = aws.ToString(out.KeyMetadata.KeyId)
+		}
+		created = true
+		notef(g.stderr, "created AWS KMS key %s (origin EXTERNAL, %s, %s)", keyID, spec, usage)
+	}
+	params, err := kc.GetParametersForImport(ctx, &awskms.GetParametersForImportInput{
+		KeyId:             aws.String(keyID),
+		WrappingAlgorithm: awstypes.AlgorithmSpec(wrapAlg),
+		WrappingKeySpec:   awstypes.WrappingKeySpec(o.wrappingKeySpec),
+	})
+	if err != nil {
+		return fmt.Errorf("aws: GetParametersForImport: %w", err)
+	}
+	req := o.request()
+	req.Target, req.WrappingAlgorithm = "aws", wrapAlg
+	req.WrappingKey = base64.StdEncoding.EncodeToString(params.PublicKey)
+	raw, err := c.byokPost(ctx, "/admin/v1/byok:wrap", req)
+	if err != nil {
+		return byokError(err)
+	}
+	var resp byokWrapResponse
+	if err := json.Unmarshal(raw, &resp); err != nil {
+		return fmt.Errorf("decoding the server's answer: %w", err)
+	}
+	wrapped, err := base64.StdEncoding.DecodeString(resp.Wrapped)
+	if err != nil || len(wrapped) == 0 {
+		return errors.New("the server's answer holds no wrapped key")
+	}
+	if _, err := kc.ImportKeyMaterial(ctx, &awskms.ImportKeyMaterialInput{
+		KeyId:                aws.String(keyID),
+		ImportToken:          params.ImportToken,
+		EncryptedKeyMaterial: wrapped,
+		ExpirationModel:      awstypes.ExpirationModelTypeKeyMaterialDoesNotExpire,
+	}); err != nil {
+		return fmt.Errorf("aws: ImportKeyMaterial: %w", err)
+	}
+	if g.json() {
+		return printValue(g.stdout, map[string]string{
+			"target": "aws", "awsKeyId": keyID, "version": resp.Version, "algorithm": resp.Algorithm,
+			"keySpec": spec, "keyUsage": usage, "wrappingAlgorithm": wrapAlg,
+		})
+	}
+	_, err = fmt.Fprintf(g.stdout, "%s\n", keyID)
+	notef(g.stderr, "imported %s (%s) into AWS KMS key %s with %s", resp.Version, resp.Algorithm, keyID, wrapAlg)
+	return err
 }

@@ -189,3 +189,52 @@ func TestBYOKWrapRefusals(t *testing.T) {
 		t.Errorf("a refusal changed the existing --out file to %q", b)
 	}
 }
+
+func TestBYOKPushUsageErrors(t *testing.T) {
+	srv := newFakeServer(t, map[string]func(request) reply{})
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no key", []string{"--target", "aws"}, "--key is required"},
+		{"no target", []string{"--key", testKey}, "--target is required"},
+		{"unknown target", []string{"--key", testKey, "--target", "oci"}, "--target must be aws"},
+		{"bad algorithm", []string{"--key", testKey, "--target", "aws", "--wrapping-algorithm", "RSA_OAEP_3072_SHA256"}, "--wrapping-algorithm for aws"},
+		{"bad wrapping key spec", []string{"--key", testKey, "--target", "aws", "--wrapping-key-spec", "RSA_1024"}, "--wrapping-key-spec"},
+		{"bad endpoint", []string{"--key", testKey, "--target", "aws", "--endpoint", "localhost:4599"}, "--endpoint"},
+		{"version twice", []string{"--key", testVersion, "--version", "2", "--target", "aws"}, "--version cannot be used"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCLI(t, srv.srv.URL, "", append([]string{"byok", "push"}, tc.args...)...)
+			if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", r.code, r.stderr, tc.want)
+			}
+			if len(srv.requests()) != 0 {
+				t.Error("a usage error sent a request")
+			}
+		})
+	}
+}
+
+func TestAWSKeySpecOf(t *testing.T) {
+	tests := []struct{ alg, spec, usage string }{
+		{"GOOGLE_SYMMETRIC_ENCRYPTION", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"},
+		{"AES_256_GCM", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"},
+		{"HMAC_SHA384", "HMAC_384", "GENERATE_VERIFY_MAC"},
+		{"EC_SIGN_P256_SHA256", "ECC_NIST_P256", "SIGN_VERIFY"},
+		{"EC_SIGN_P384_SHA384", "ECC_NIST_P384", "SIGN_VERIFY"},
+		{"RSA_SIGN_PSS_3072_SHA256", "RSA_3072", "SIGN_VERIFY"},
+		{"RSA_DECRYPT_OAEP_4096_SHA1", "RSA_4096", "ENCRYPT_DECRYPT"},
+		{"AES_128_GCM", "", ""},
+		{"HMAC_SHA1", "", ""},
+		{"EC_SIGN_ED25519", "", ""},
+	}
+	for _, tc := range tests {
+		spec, usage, ok := awsKeySpecOf(tc.alg)
+		if spec != tc.spec || usage != tc.usage || ok != (tc.spec != "") {
+			t.Errorf("awsKeySpecOf(%s) = %q, %q, %v; want %q, %q", tc.alg, spec, usage, ok, tc.spec, tc.usage)
+		}
+	}
+}

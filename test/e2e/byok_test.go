@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,11 @@ import (
 	"time"
 
 	"cloud.google.com/go/kms/apiv1/kmspb"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+	awstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 )
 
 // byokEnv is a server with exportable keys, wrapping keys made by openssl,
@@ -48,10 +54,17 @@ var (
 // stderr and exit code.
 func (e *byokEnv) custos(t *testing.T, token string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return e.custosEnv(t, token, nil, args...)
+}
+
+// custosEnv is custos with more environment variables.
+func (e *byokEnv) custosEnv(t *testing.T, token string, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), callTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, custosBin, args...)
 	cmd.Env = append(os.Environ(), "CUSTOS_ADDR=http://"+e.s.restAddr, "CUSTOS_TOKEN="+token, "CUSTOS_TOKEN_FILE=", "CUSTOS_OUTPUT=")
+	cmd.Env = append(cmd.Env, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -489,5 +502,122 @@ func TestBYOKRefusals(t *testing.T) {
 		if got[st] != n {
 			t.Errorf("%d ExportCryptoKeyVersion entries with status %s, want %d (all: %v)", got[st], st, n, got)
 		}
+	}
+}
+
+// localKMSVersion is the pinned AWS-KMS-compatible server the push test
+// runs (it imports symmetric keys wrapped with RSAES_OAEP_SHA_1 or _256).
+const localKMSVersion = "github.com/nsmithuk/local-kms@v0.0.0-20260228092603-2a5e92d09ab6"
+
+// localKMS installs (once per machine, in the user cache) and starts
+// local-kms on a free loopback port, and returns its URL.
+func localKMS(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go is not installed: cannot install local-kms")
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	binDir := filepath.Join(cache, "custos-e2e", strings.NewReplacer("/", "_", "@", "_").Replace(localKMSVersion))
+	bin := filepath.Join(binDir, "local-kms")
+	if _, err := os.Stat(bin); err != nil {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, goBin, "install", localKMSVersion)
+		cmd.Env = append(os.Environ(), "GOBIN="+binDir, "GOFLAGS=-mod=mod")
+		cmd.Dir = t.TempDir()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go install %s: %v\n%s", localKMSVersion, err, out)
+		}
+	}
+	addr := freePort(t)
+	_, port, _ := strings.Cut(addr, ":")
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "PORT="+port, "KMS_REGION=eu-west-2", "KMS_ACCOUNT_ID=111122223333", "KMS_DATA_PATH="+t.TempDir())
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start local-kms: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("local-kms output:\n%s", out.String())
+		}
+	})
+	for deadline := time.Now().Add(startTimeout); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "http://" + addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("local-kms did not listen on %s:\n%s", addr, out.String())
+		}
+	}
+}
+
+// TestBYOKPushAWS pushes exportable keys into an AWS-KMS-compatible server
+// with `custos byok push --target aws` (AWS SDK for Go v2 inside), then uses
+// them there with the AWS SDK.
+func TestBYOKPushAWS(t *testing.T) {
+	t.Parallel()
+	e := newBYOKEnv(t)
+	endpoint := localKMS(t)
+	awsEnv := []string{
+		"AWS_ACCESS_KEY_ID=AKIDCUSTOSTEST", "AWS_SECRET_ACCESS_KEY=custos-test-secret", "AWS_SESSION_TOKEN=",
+		"AWS_REGION=eu-west-2", "AWS_EC2_METADATA_DISABLED=true", "AWS_PROFILE=",
+		"AWS_CONFIG_FILE=" + filepath.Join(t.TempDir(), "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(t.TempDir(), "none"),
+	}
+	ctx := testContext(t)
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("eu-west-2"),
+		awsconfig.WithCredentialsProvider(awscreds.NewStaticCredentialsProvider("AKIDCUSTOSTEST", "custos-test-secret", "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := awskms.NewFromConfig(cfg, func(o *awskms.Options) { o.BaseEndpoint = aws.String(endpoint) })
+
+	for _, tc := range []struct{ role, alg string }{{"raw", ""}, {"sym", "RSAES_OAEP_SHA_1"}} {
+		t.Run(tc.role+" "+tc.alg, func(t *testing.T) {
+			// local-kms hands out RSA_2048 wrapping keys only (AWS KMS also
+			// RSA_3072 and RSA_4096, the CLI's default).
+			args := []string{"byok", "push", "--target", "aws", "--endpoint", endpoint, "--key", e.keys[tc.role], "--wrapping-key-spec", "RSA_2048", "--output", "json"}
+			if tc.alg != "" {
+				args = append(args, "--wrapping-algorithm", tc.alg)
+			}
+			stdout, stderr, code := e.custosEnv(t, e.s.token, awsEnv, args...)
+			if code != 0 {
+				t.Fatalf("custos byok push = exit %d:\n%s", code, stderr)
+			}
+			var got map[string]string
+			if err := json.Unmarshal([]byte(stdout), &got); err != nil || got["awsKeyId"] == "" || got["keySpec"] != "SYMMETRIC_DEFAULT" {
+				t.Fatalf("byok push -o json = %q (%v)", stdout, err)
+			}
+			d, err := kc.DescribeKey(ctx, &awskms.DescribeKeyInput{KeyId: aws.String(got["awsKeyId"])})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.KeyMetadata.Origin != awstypes.OriginTypeExternal || d.KeyMetadata.KeyState != awstypes.KeyStateEnabled {
+				t.Fatalf("the AWS key is %s, %s; want EXTERNAL and Enabled", d.KeyMetadata.Origin, d.KeyMetadata.KeyState)
+			}
+			enc, err := kc.Encrypt(ctx, &awskms.EncryptInput{KeyId: aws.String(got["awsKeyId"]), Plaintext: byokPlaintext})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec, err := kc.Decrypt(ctx, &awskms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+			if err != nil || !bytes.Equal(dec.Plaintext, byokPlaintext) {
+				t.Fatalf("the imported key does not decrypt its own ciphertext: %v", err)
+			}
+		})
+	}
+
+	// A key that is not exportable: refused, and the AWS key created for it
+	// is named so that it can be deleted.
+	_, stderr, code := e.custosEnv(t, e.s.token, awsEnv, "byok", "push", "--target", "aws", "--endpoint", endpoint, "--wrapping-key-spec", "RSA_2048", "--key", e.keys["plain"])
+	if code != 1 || !strings.Contains(stderr, "custos: error: export not allowed: the key is not exportable") || !strings.Contains(stderr, "left waiting for its key material") {
+		t.Errorf("push of a key that is not exportable: exit %d, %q", code, stderr)
 	}
 }
