@@ -5,7 +5,9 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,13 +18,19 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
+	gcpkms "cloud.google.com/go/kms/apiv1"
 	"cloud.google.com/go/kms/apiv1/kmspb"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	awstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/spf13/cobra"
+	"golang.org/x/oauth2"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // byokTargets are the targets of byok wrap with their wrapping algorithms
@@ -389,12 +397,14 @@ type byokPushOpts struct {
 	wrappingAlgorithm              string
 	// aws
 	region, awsKeyID, wrappingKeySpec string
+	// gcp
+	gcpKey, destTokenFile, protectionLevel string
 }
 
 func newBYOKPushCmd(g *globals) *cobra.Command {
 	var o byokPushOpts
 	cmd := &cobra.Command{
-		Use:   "push --key KEY --target aws --endpoint URL",
+		Use:   "push --key KEY --target aws|gcp [--endpoint URL]",
 		Short: "Create a key in another key manager and import an exportable key into it",
 		Long: `Move a version of an exportable key into another key manager in one step, so
 that nobody handles wrapping keys and wrapped files by hand:
@@ -408,6 +418,14 @@ that nobody handles wrapping keys and wrapped files by hand:
        sources (AWS_ACCESS_KEY_ID, AWS_REGION, profiles, ...); --region
        overrides. --wrapping-algorithm defaults to RSA_AES_KEY_WRAP_SHA_256
        for RSA keys and RSAES_OAEP_SHA_256 otherwise.
+  gcp  with the official Cloud KMS client, against Google Cloud KMS or any
+       Cloud KMS v1 API (another Custos): into --gcp-key (created import-only
+       with the Custos key's algorithm if it does not exist), through a new
+       import job whose method is --wrapping-algorithm (default
+       RSA_OAEP_3072_SHA256_AES_256), byok wrap on the Custos server, then
+       ImportCryptoKeyVersion. --endpoint is a REST base URL (default:
+       Google's API over gRPC); the credentials are Google's Application
+       Default Credentials, or the bearer token in --dest-token-file.
 
 The key material is wrapped on the Custos server under the provider's
 public key; it never passes through this command unwrapped. The caller
@@ -415,7 +433,9 @@ needs custos.cryptoKeyVersions.export on the key, as for byok wrap.`,
 		Example: `  AWS_REGION=eu-west-1 custos byok push --target aws \
       --key projects/p/locations/global/keyRings/app/cryptoKeys/db
   custos byok push --target aws --endpoint http://127.0.0.1:4599 --region eu-west-2 \
-      --key projects/p/locations/global/keyRings/app/cryptoKeys/db --output json`,
+      --key projects/p/locations/global/keyRings/app/cryptoKeys/db --output json
+  custos byok push --target gcp --key projects/p/locations/global/keyRings/app/cryptoKeys/db \
+      --gcp-key projects/my-project/locations/europe-west1/keyRings/byok/cryptoKeys/db`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.check(); err != nil {
@@ -425,20 +445,25 @@ needs custos.cryptoKeyVersions.export on the key, as for byok wrap.`,
 				switch o.target {
 				case "aws":
 					return g.byokPushAWS(ctx, c, o)
+				case "gcp":
+					return g.byokPushGCP(ctx, c, o)
 				}
-				return usageErrorf("--target must be aws, not %q", o.target)
+				return usageErrorf("--target must be aws or gcp, not %q", o.target)
 			})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.key, "key", "", "the exportable key (or key version) to push, a full resource `NAME`")
 	f.StringVar(&o.version, "version", "", "the version `N` of --key to push (default: primary, or the only enabled one)")
-	f.StringVar(&o.target, "target", "", "the key manager to push to: aws")
+	f.StringVar(&o.target, "target", "", "the key manager to push to: aws or gcp")
 	f.StringVar(&o.endpoint, "endpoint", "", "the provider's API `URL` (default: the provider's own; for aws, an AWS-KMS-compatible endpoint)")
 	f.StringVar(&o.wrappingAlgorithm, "wrapping-algorithm", "", "the provider's wrapping `ALGORITHM` (default: see above)")
 	f.StringVar(&o.region, "region", "", "aws: the AWS `REGION` (default: the SDK's, e.g. $AWS_REGION)")
 	f.StringVar(&o.awsKeyID, "aws-key-id", "", "aws: import into this existing AWS KMS key of origin EXTERNAL (`ID` or ARN) instead of creating one")
 	f.StringVar(&o.wrappingKeySpec, "wrapping-key-spec", "RSA_4096", "aws: the `SPEC` of the wrapping key to ask for: RSA_2048, RSA_3072 or RSA_4096")
+	f.StringVar(&o.gcpKey, "gcp-key", "", "gcp: the destination Cloud KMS key `NAME` (required)")
+	f.StringVar(&o.destTokenFile, "dest-token-file", "", "gcp: send the bearer token in `FILE` to the destination instead of Application Default Credentials")
+	f.StringVar(&o.protectionLevel, "protection-level", "SOFTWARE", "gcp: the `LEVEL` of the import job and of a key created for it: SOFTWARE or HSM")
 	return cmd
 }
 
@@ -460,7 +485,20 @@ func (o *byokPushOpts) check() error {
 	}
 	switch o.target {
 	case "":
-		return usageErrorf("--target is required: aws")
+		return usageErrorf("--target is required: aws or gcp")
+	case "gcp":
+		if o.wrappingAlgorithm != "" && !slices.Contains(byokTargets["gcp"], o.wrappingAlgorithm) {
+			return usageErrorf("--wrapping-algorithm for gcp must be one of %s, not %q", strings.Join(byokTargets["gcp"], ", "), o.wrappingAlgorithm)
+		}
+		if o.gcpKey == "" {
+			return usageErrorf("--gcp-key is required for gcp: the destination key, projects/P/locations/L/keyRings/R/cryptoKeys/K")
+		}
+		if _, err := parseAs(o.gcpKey, kindCryptoKey); err != nil {
+			return err
+		}
+		if o.protectionLevel != "SOFTWARE" && o.protectionLevel != "HSM" {
+			return usageErrorf("--protection-level must be SOFTWARE or HSM, not %q", o.protectionLevel)
+		}
 	case "aws":
 		if o.wrappingAlgorithm != "" && !slices.Contains(byokTargets["aws"], o.wrappingAlgorithm) {
 			return usageErrorf("--wrapping-algorithm for aws must be one of %s, not %q", strings.Join(byokTargets["aws"], ", "), o.wrappingAlgorithm)
@@ -469,7 +507,10 @@ func (o *byokPushOpts) check() error {
 			return usageErrorf("--wrapping-key-spec must be RSA_2048, RSA_3072 or RSA_4096, not %q", o.wrappingKeySpec)
 		}
 	default:
-		return usageErrorf("--target must be aws, not %q", o.target)
+		return usageErrorf("--target must be aws or gcp, not %q", o.target)
+	}
+	if o.target != "gcp" && (o.gcpKey != "" || o.destTokenFile != "") {
+		return usageErrorf("--gcp-key and --dest-token-file are only used for gcp")
 	}
 	if o.endpoint != "" {
 		u, err := url.Parse(o.endpoint)
@@ -644,5 +685,167 @@ func (g *globals) byokPushAWS(ctx context.Context, c *client, o byokPushOpts) (e
 	}
 	_, err = fmt.Fprintf(g.stdout, "%s\n", keyID)
 	notef(g.stderr, "imported %s (%s) into AWS KMS key %s with %s", resp.Version, resp.Algorithm, keyID, wrapAlg)
+	return err
+}
+
+// gcpPurposeOf is the Cloud KMS purpose of an algorithm's keys.
+func gcpPurposeOf(a string) kmspb.CryptoKey_CryptoKeyPurpose {
+	switch {
+	case a == "GOOGLE_SYMMETRIC_ENCRYPTION":
+		return kmspb.CryptoKey_ENCRYPT_DECRYPT
+	case strings.HasPrefix(a, "AES_"):
+		return kmspb.CryptoKey_RAW_ENCRYPT_DECRYPT
+	case strings.HasPrefix(a, "HMAC_"):
+		return kmspb.CryptoKey_MAC
+	case strings.HasPrefix(a, "RSA_DECRYPT_"):
+		return kmspb.CryptoKey_ASYMMETRIC_DECRYPT
+	case strings.HasPrefix(a, "EC_SIGN_"), strings.HasPrefix(a, "RSA_SIGN_"):
+		return kmspb.CryptoKey_ASYMMETRIC_SIGN
+	}
+	return kmspb.CryptoKey_CRYPTO_KEY_PURPOSE_UNSPECIFIED
+}
+
+// gcpClient is the official Cloud KMS client for --endpoint: REST at that
+// URL, or Google's own endpoint over gRPC; with the bearer token of
+// --dest-token-file, or Application Default Credentials.
+func (g *globals) gcpClient(ctx context.Context, o byokPushOpts) (*gcpkms.KeyManagementClient, error) {
+	var opts []option.ClientOption
+	if o.destTokenFile != "" {
+		b, err := os.ReadFile(o.destTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--dest-token-file: %w", err)
+		}
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return nil, fmt.Errorf("--dest-token-file: %s is empty", o.destTokenFile)
+		}
+		opts = append(opts, option.WithTokenSource(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok})))
+	}
+	if o.endpoint == "" {
+		return gcpkms.NewKeyManagementClient(ctx, opts...)
+	}
+	if u, _ := url.Parse(o.endpoint); u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		warnf(g.stderr, "sending credentials over plain http to %s; use https", u.Host)
+	}
+	return gcpkms.NewKeyManagementRESTClient(ctx, append(opts, option.WithEndpoint(o.endpoint))...)
+}
+
+// byokPushGCP imports the Custos key's material into a Cloud KMS key
+// through a new import job.
+func (g *globals) byokPushGCP(ctx context.Context, c *client, o byokPushOpts) error {
+	a, err := byokAlgorithm(ctx, c, o.key, o.version)
+	if err != nil {
+		return err
+	}
+	algEnum, ok := kmspb.CryptoKeyVersion_CryptoKeyVersionAlgorithm_value[a]
+	if !ok || gcpPurposeOf(a) == kmspb.CryptoKey_CRYPTO_KEY_PURPOSE_UNSPECIFIED {
+		return fmt.Errorf("cannot import %s keys into Cloud KMS", a)
+	}
+	method := o.wrappingAlgorithm
+	if method == "" {
+		method = "RSA_OAEP_3072_SHA256_AES_256"
+	}
+	level := kmspb.ProtectionLevel(kmspb.ProtectionLevel_value[o.protectionLevel])
+	gc, err := g.gcpClient(ctx, o)
+	if err != nil {
+		return fmt.Errorf("gcp: %w", err)
+	}
+	defer gc.Close()
+	dest, _ := parseAs(o.gcpKey, kindCryptoKey)
+
+	// The destination key: as it is, or created import-only.
+	if _, err := gc.GetCryptoKey(ctx, &kmspb.GetCryptoKeyRequest{Name: o.gcpKey}); err != nil {
+		if status.Code(err) != codes.NotFound {
+			return fmt.Errorf("gcp: GetCryptoKey %s: %w", o.gcpKey, err)
+		}
+		if _, err := gc.CreateCryptoKey(ctx, &kmspb.CreateCryptoKeyRequest{
+			Parent:                     dest.parent().String(),
+			CryptoKeyId:                dest.cryptoKey,
+			SkipInitialVersionCreation: true,
+			CryptoKey: &kmspb.CryptoKey{
+				Purpose:         gcpPurposeOf(a),
+				ImportOnly:      true,
+				VersionTemplate: &kmspb.CryptoKeyVersionTemplate{Algorithm: kmspb.CryptoKeyVersion_CryptoKeyVersionAlgorithm(algEnum), ProtectionLevel: level},
+			},
+		}); err != nil {
+			return fmt.Errorf("gcp: CreateCryptoKey %s: %w", o.gcpKey, err)
+		}
+		notef(g.stderr, "created Cloud KMS key %s (import-only, %s)", o.gcpKey, a)
+	}
+
+	// A fresh import job in the key's ring, once ACTIVE.
+	id := make([]byte, 6)
+	if _, err := rand.Read(id); err != nil {
+		return err
+	}
+	job, err := gc.CreateImportJob(ctx, &kmspb.CreateImportJobRequest{
+		Parent:      dest.parent().String(),
+		ImportJobId: "custos-" + hex.EncodeToString(id),
+		ImportJob: &kmspb.ImportJob{
+			ImportMethod:    kmspb.ImportJob_ImportMethod(kmspb.ImportJob_ImportMethod_value[method]),
+			ProtectionLevel: level,
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("gcp: CreateImportJob: %w", err)
+	}
+	for job.GetState() != kmspb.ImportJob_ACTIVE {
+		if job.GetState() == kmspb.ImportJob_EXPIRED {
+			return fmt.Errorf("gcp: import job %s expired", job.GetName())
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gcp: import job %s is still %s: %w", job.GetName(), job.GetState(), ctx.Err())
+		case <-time.After(time.Second):
+		}
+		if job, err = gc.GetImportJob(ctx, &kmspb.GetImportJobRequest{Name: job.GetName()}); err != nil {
+			return fmt.Errorf("gcp: GetImportJob: %w", err)
+		}
+	}
+	req := o.request()
+	req.Target, req.WrappingAlgorithm = "gcp", method
+	req.WrappingKey = job.GetPublicKey().GetPem()
+	raw, err := c.byokPost(ctx, "/admin/v1/byok:wrap", req)
+	if err != nil {
+		return byokError(err)
+	}
+	var resp byokWrapResponse
+	if err := json.Unmarshal(raw, &resp); err != nil {
+		return fmt.Errorf("decoding the server's answer: %w", err)
+	}
+	wrapped, err := base64.StdEncoding.DecodeString(resp.Wrapped)
+	if err != nil || len(wrapped) == 0 {
+		return errors.New("the server's answer holds no wrapped key")
+	}
+	v, err := gc.ImportCryptoKeyVersion(ctx, &kmspb.ImportCryptoKeyVersionRequest{
+		Parent:     o.gcpKey,
+		Algorithm:  kmspb.CryptoKeyVersion_CryptoKeyVersionAlgorithm(algEnum),
+		ImportJob:  job.GetName(),
+		WrappedKey: wrapped,
+	})
+	if err != nil {
+		return fmt.Errorf("gcp: ImportCryptoKeyVersion: %w", err)
+	}
+	for v.GetState() == kmspb.CryptoKeyVersion_PENDING_IMPORT {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gcp: %s is still PENDING_IMPORT: %w", v.GetName(), ctx.Err())
+		case <-time.After(time.Second):
+		}
+		if v, err = gc.GetCryptoKeyVersion(ctx, &kmspb.GetCryptoKeyVersionRequest{Name: v.GetName()}); err != nil {
+			return fmt.Errorf("gcp: GetCryptoKeyVersion: %w", err)
+		}
+	}
+	if v.GetState() != kmspb.CryptoKeyVersion_ENABLED {
+		return fmt.Errorf("gcp: %s is %s: %s", v.GetName(), v.GetState(), v.GetImportFailureReason())
+	}
+	if g.json() {
+		return printValue(g.stdout, map[string]string{
+			"target": "gcp", "gcpVersion": v.GetName(), "importJob": job.GetName(),
+			"version": resp.Version, "algorithm": resp.Algorithm, "wrappingAlgorithm": method,
+		})
+	}
+	_, err = fmt.Fprintf(g.stdout, "%s\n", v.GetName())
+	notef(g.stderr, "imported %s (%s) into %s through %s", resp.Version, resp.Algorithm, v.GetName(), job.GetName())
 	return err
 }

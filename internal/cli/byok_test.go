@@ -199,7 +199,12 @@ func TestBYOKPushUsageErrors(t *testing.T) {
 	}{
 		{"no key", []string{"--target", "aws"}, "--key is required"},
 		{"no target", []string{"--key", testKey}, "--target is required"},
-		{"unknown target", []string{"--key", testKey, "--target", "oci"}, "--target must be aws"},
+		{"unknown target", []string{"--key", testKey, "--target", "oci"}, "--target must be aws or gcp"},
+		{"gcp without --gcp-key", []string{"--key", testKey, "--target", "gcp"}, "--gcp-key is required"},
+		{"gcp with a bad --gcp-key", []string{"--key", testKey, "--target", "gcp", "--gcp-key", "projects/p"}, "not a key"},
+		{"gcp with an aws algorithm", []string{"--key", testKey, "--target", "gcp", "--gcp-key", testKey, "--wrapping-algorithm", "RSAES_OAEP_SHA_256"}, "--wrapping-algorithm for gcp"},
+		{"gcp with a bad protection level", []string{"--key", testKey, "--target", "gcp", "--gcp-key", testKey, "--protection-level", "EXTERNAL"}, "--protection-level"},
+		{"--gcp-key for aws", []string{"--key", testKey, "--target", "aws", "--gcp-key", testKey}, "only used for gcp"},
 		{"bad algorithm", []string{"--key", testKey, "--target", "aws", "--wrapping-algorithm", "RSA_OAEP_3072_SHA256"}, "--wrapping-algorithm for aws"},
 		{"bad wrapping key spec", []string{"--key", testKey, "--target", "aws", "--wrapping-key-spec", "RSA_1024"}, "--wrapping-key-spec"},
 		{"bad endpoint", []string{"--key", testKey, "--target", "aws", "--endpoint", "localhost:4599"}, "--endpoint"},
@@ -215,6 +220,23 @@ func TestBYOKPushUsageErrors(t *testing.T) {
 				t.Error("a usage error sent a request")
 			}
 		})
+	}
+}
+
+func TestGCPPurposeOf(t *testing.T) {
+	tests := map[string]string{
+		"GOOGLE_SYMMETRIC_ENCRYPTION":  "ENCRYPT_DECRYPT",
+		"AES_128_GCM":                  "RAW_ENCRYPT_DECRYPT",
+		"HMAC_SHA256":                  "MAC",
+		"EC_SIGN_ED25519":              "ASYMMETRIC_SIGN",
+		"RSA_SIGN_PKCS1_2048_SHA256":   "ASYMMETRIC_SIGN",
+		"RSA_DECRYPT_OAEP_3072_SHA256": "ASYMMETRIC_DECRYPT",
+		"EXTERNAL_SYMMETRIC":           "CRYPTO_KEY_PURPOSE_UNSPECIFIED",
+	}
+	for a, want := range tests {
+		if got := gcpPurposeOf(a).String(); got != want {
+			t.Errorf("gcpPurposeOf(%s) = %s, want %s", a, got, want)
+		}
 	}
 }
 

@@ -621,3 +621,61 @@ func TestBYOKPushAWS(t *testing.T) {
 		t.Errorf("push of a key that is not exportable: exit %d, %q", code, stderr)
 	}
 }
+
+// TestBYOKPushGCP pushes exportable keys into a second Custos through the
+// Cloud KMS v1 import-job API with `custos byok push --target gcp` (the
+// official Google client inside), and uses them there.
+func TestBYOKPushGCP(t *testing.T) {
+	t.Parallel()
+	e := newBYOKEnv(t)
+	dst := startServer(t)
+	ctx := testContext(t)
+	c1, c2 := e.s.grpcClient(t), dst.grpcClient(t)
+	if _, err := c2.CreateKeyRing(ctx, &kmspb.CreateKeyRingRequest{Parent: "projects/byok/locations/global", KeyRingId: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	push := func(t *testing.T, role string, extra ...string) map[string]string {
+		t.Helper()
+		args := append([]string{"byok", "push", "--target", "gcp", "--endpoint", "http://" + dst.restAddr,
+			"--dest-token-file", filepath.Join(dst.dir, "admin-token"), "--key", e.keys[role], "--gcp-key", e.keys[role], "--output", "json"}, extra...)
+		stdout, stderr, code := e.custos(t, e.s.token, args...)
+		if code != 0 {
+			t.Fatalf("custos byok push --target gcp = exit %d:\n%s", code, stderr)
+		}
+		var got map[string]string
+		if err := json.Unmarshal([]byte(stdout), &got); err != nil || got["gcpVersion"] != e.keys[role]+"/cryptoKeyVersions/1" {
+			t.Fatalf("byok push -o json = %q (%v)", stdout, err)
+		}
+		return got
+	}
+
+	t.Run("symmetric key, created import-only at the destination", func(t *testing.T) {
+		push(t, "sym")
+		ct, err := c1.Encrypt(ctx, &kmspb.EncryptRequest{Name: e.keys["sym"], Plaintext: byokPlaintext, AdditionalAuthenticatedData: byokAAD})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pt, err := c2.Decrypt(ctx, &kmspb.DecryptRequest{Name: e.keys["sym"], Ciphertext: ct.GetCiphertext(), AdditionalAuthenticatedData: byokAAD})
+		if err != nil || !bytes.Equal(pt.GetPlaintext(), byokPlaintext) {
+			t.Fatalf("the destination decrypts the source's ciphertext to %q, %v", pt.GetPlaintext(), err)
+		}
+		k, err := c2.GetCryptoKey(ctx, &kmspb.GetCryptoKeyRequest{Name: e.keys["sym"]})
+		if err != nil || !k.GetImportOnly() {
+			t.Errorf("destination key = %v, %v; want import-only", k, err)
+		}
+	})
+	t.Run("EC key, direct RSA-OAEP method", func(t *testing.T) {
+		push(t, "ec", "--wrapping-algorithm", "RSA_OAEP_4096_SHA256")
+		pk, err := c2.GetPublicKey(ctx, &kmspb.GetPublicKeyRequest{Name: e.keys["ec"] + "/cryptoKeyVersions/1"})
+		if err != nil || pk.GetPem() != e.publicPEM["ec"] {
+			t.Fatalf("the destination's public key differs from the source's (%v)", err)
+		}
+	})
+	t.Run("RSA key with a direct method is refused", func(t *testing.T) {
+		_, stderr, code := e.custos(t, e.s.token, "byok", "push", "--target", "gcp", "--endpoint", "http://"+dst.restAddr,
+			"--dest-token-file", filepath.Join(dst.dir, "admin-token"), "--key", e.keys["rsa"], "--gcp-key", e.keys["rsa"], "--wrapping-algorithm", "RSA_OAEP_3072_SHA256")
+		if code != 1 || !strings.Contains(stderr, "cannot wrap RSA keys") {
+			t.Errorf("exit %d, %q; want 1 and the reason", code, stderr)
+		}
+	})
+}
