@@ -59,6 +59,9 @@ func newBYOKCmd(g *globals) *cobra.Command {
 AWS KMS, Google Cloud KMS, Compute Engine customer-supplied keys, Azure Key
 Vault / Managed HSM and Alibaba Cloud KMS. The server does the wrapping, so
 the key material never leaves it unwrapped.`,
+		Example: `  custos byok wrap --key projects/p/locations/global/keyRings/app/cryptoKeys/db \
+      --target gcp --wrapping-key job.pem --wrapping-algorithm RSA_OAEP_3072_SHA256_AES_256 --out wrapped_key.bin
+  AWS_REGION=eu-west-1 custos byok push --target aws --key projects/p/locations/global/keyRings/app/cryptoKeys/db`,
 		Args: groupArgs,
 		RunE: groupRun,
 	}
