@@ -170,6 +170,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newPublicKeyCmd(g),
 		newRandomCmd(g),
 		newBYOKCmd(g),
+		newSalesforceCmd(g),
 		newAppsCmd(g),
 		newIAMCmd(g),
 		newAuditCmd(g),

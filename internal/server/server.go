@@ -369,6 +369,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	mux.Handle("/", handler)
 	mux.Handle("/admin/", adminAPI)
 	mux.Handle("/oauth2/", adminAPI)
+	mux.Handle(admin.SalesforcePath, admin.RegisterSalesforce(adminAPI, admin.SalesforceConfig{Store: store, Signer: ks, KMS: s.svc, Authenticator: authn, Auditor: s.audit, PublicURL: s.publicURL, Logger: log}))
 	if err := s.mountEKM(mux, adminAPI, authz, ks); err != nil {
 		return nil, err
 	}
