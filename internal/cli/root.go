@@ -178,6 +178,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newVersionCmd(g),
 		newServerCmd(),
 		newInitCmd(),
+		newBenchCmd(g),
 	)
 	addImportCmds(root, g) // import-jobs, and keys import
 	markArgsErrorsAsUsage(root)
