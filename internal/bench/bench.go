@@ -192,7 +192,6 @@ type runner struct {
 	iss     *issuer
 	// profile receives the server's CPU profile (see ServerCPUProfile).
 	profileDone chan error
-	metricsAddr string
 }
 
 // Run runs the benchmark and returns its summary. An error means the run
@@ -356,15 +355,7 @@ func (r *runner) startServer(ctx context.Context) error {
 	if r.iss != nil {
 		extra = append(extra, "--ekm-jwks-url", r.iss.url)
 	}
-	if r.o.ServerCPUProfile != "" {
-		addr, err := freeAddr()
-		if err != nil {
-			return err
-		}
-		r.metricsAddr = addr
-		extra = append(extra, "--metrics-listen", addr, "--debug-pprof")
-	}
-	srv, err := startServer(ctx, r.o.Self, data, filepath.Join(dir, "server.log"), extra)
+	srv, err := startServer(ctx, r.o.Self, data, filepath.Join(dir, "server.log"), extra, r.o.ServerCPUProfile != "")
 	if err != nil {
 		return err
 	}
@@ -664,12 +655,12 @@ func newRand(w int) *rand.Rand { return rand.New(rand.NewPCG(uint64(w)+7, 0xbe7c
 // startProfile, the first time it is called with ServerCPUProfile set,
 // fetches the server's CPU profile over the coming run's measured window.
 func (r *runner) startProfile() {
-	if r.o.ServerCPUProfile == "" || r.profileDone != nil || r.metricsAddr == "" {
+	if r.o.ServerCPUProfile == "" || r.profileDone != nil || r.srv == nil || !r.srv.withMetrics {
 		return
 	}
 	r.profileDone = make(chan error, 1)
 	secs := max(int((r.o.Duration+time.Second-1)/time.Second), 1)
-	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.metricsAddr, secs)
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.srv.metrics, secs)
 	go func() {
 		time.Sleep(r.o.Warmup)
 		c := &http.Client{Timeout: time.Duration(secs)*time.Second + 30*time.Second}

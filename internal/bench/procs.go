@@ -33,12 +33,27 @@ func childEnv() []string {
 
 // freeAddr returns a loopback address with a port free right now.
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := freeAddrs(1)
 	if err != nil {
 		return "", err
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return a[0], nil
+}
+
+// freeAddrs returns n distinct loopback addresses with ports free right
+// now: the listeners are all held until every port is picked, so that the
+// kernel cannot hand out one port twice.
+func freeAddrs(n int) ([]string, error) {
+	var out []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		out = append(out, l.Addr().String())
+	}
+	return out, nil
 }
 
 // serverProc is a dev server the bench started: "self server --dev" on a
@@ -47,29 +62,42 @@ type serverProc struct {
 	self, data string
 	logPath    string
 	extra      []string // more server flags
-	rest, grpc string   // host:port
-	token      string   // the dev admin token
-	cmd        *exec.Cmd
-	done       chan struct{} // closed when the process has exited
+	// withMetrics adds --metrics-listen (on metrics) and --debug-pprof.
+	withMetrics bool
+	rest, grpc  string // host:port
+	metrics     string // host:port, with withMetrics
+	token       string // the dev admin token
+	cmd         *exec.Cmd
+	done        chan struct{} // closed when the process has exited
 	// startup is the time from exec to the admin-token file: the server
 	// writes it once both listeners accept requests.
 	startup time.Duration
 }
 
 // startServer starts a dev server on data and waits until it serves.
-func startServer(ctx context.Context, self, data, logPath string, extra []string) (*serverProc, error) {
-	p := &serverProc{self: self, data: data, logPath: logPath, extra: extra}
+func startServer(ctx context.Context, self, data, logPath string, extra []string, withMetrics bool) (*serverProc, error) {
+	p := &serverProc{self: self, data: data, logPath: logPath, extra: extra, withMetrics: withMetrics}
 	return p, p.start(ctx)
 }
 
+// start starts the server on free ports. Another process may take a port
+// between the pick and the server's bind: then it tries other ports.
 func (p *serverProc) start(ctx context.Context) error {
 	var err error
-	if p.rest, err = freeAddr(); err != nil {
+	for range 3 {
+		if err = p.startOnce(ctx); err == nil || !strings.Contains(err.Error(), "address already in use") {
+			return err
+		}
+	}
+	return err
+}
+
+func (p *serverProc) startOnce(ctx context.Context) error {
+	addrs, err := freeAddrs(3)
+	if err != nil {
 		return err
 	}
-	if p.grpc, err = freeAddr(); err != nil {
-		return err
-	}
+	p.rest, p.grpc, p.metrics = addrs[0], addrs[1], addrs[2]
 	tokenPath := filepath.Join(p.data, "admin-token")
 	if err := os.Remove(tokenPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -79,6 +107,9 @@ func (p *serverProc) start(ctx context.Context) error {
 		return err
 	}
 	args := append([]string{"server", "--dev", "--data", p.data, "--listen", p.rest, "--grpc-listen", p.grpc}, p.extra...)
+	if p.withMetrics {
+		args = append(args, "--metrics-listen", p.metrics, "--debug-pprof")
+	}
 	cmd := exec.Command(p.self, args...)
 	cmd.Env = childEnv()
 	cmd.Stdout = logf

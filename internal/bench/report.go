@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -308,8 +309,11 @@ func numOrDash(v float64) string {
 }
 
 func optNum(v float64, ok bool) string {
-	if !ok {
+	switch {
+	case !ok:
 		return "-"
+	case v == math.Trunc(v) && math.Abs(v) < 1e15:
+		return group(strconv.FormatInt(int64(v), 10))
 	}
 	return num(v)
 }

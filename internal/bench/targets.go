@@ -221,7 +221,7 @@ func evaluate(s *Summary) []Target {
 		tg := Target{ID: "memory-per-key",
 			Goal:   fmt.Sprintf("server memory per key not in use < %s bytes (resident set right after a restart)", num(targetBytesKey)),
 			Figure: fmt.Sprintf("%s (RSS %s MiB with %s keys, %s MiB with %s)", bytesPerKey(sc.BytesPerKey), mib(sc.RSSBytes), num(float64(sc.Keys)), mib(sc.RSSSmallBytes), num(float64(sc.SmallKeys))),
-			Ratio:  sc.BytesPerKey / targetBytesKey,
+			Ratio:  max(sc.BytesPerKey, 0) / targetBytesKey,
 		}
 		var why []string
 		if sc.BytesPerKey >= targetBytesKey {
