@@ -338,13 +338,13 @@ func (r *runner) notef(format string, args ...any) {
 }
 
 func (r *runner) startServer(ctx context.Context) error {
-	dir := r.o.DataDir
+	dir, temp := r.o.DataDir, false
 	if dir == "" {
 		d, err := os.MkdirTemp("", "custos-bench-")
 		if err != nil {
 			return err
 		}
-		dir = d
+		dir, temp = d, true
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -357,6 +357,9 @@ func (r *runner) startServer(ctx context.Context) error {
 	}
 	srv, err := startServer(ctx, r.o.Self, data, filepath.Join(dir, "server.log"), extra, r.o.ServerCPUProfile != "")
 	if err != nil {
+		if temp && !r.o.KeepData {
+			os.RemoveAll(dir) // the error carries the log's end
+		}
 		return err
 	}
 	r.srv = srv
