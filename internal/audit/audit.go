@@ -167,6 +167,11 @@ type Log struct {
 	// batch is prepared outside the transaction; only the flusher uses it.
 	last     head
 	lastHash []byte
+	// lastRev is the head record's revision after this log's last commit,
+	// or -1 when unknown (first commit, or another node wrote since): a
+	// commit that knows it writes the head with that revision instead of
+	// reading it back first, and a conflict sends it back to reading.
+	lastRev int64
 	chain    *chainer // the flusher's
 
 	failures atomic.Uint64
@@ -205,7 +210,7 @@ func Open(ctx context.Context, store storage.Store, signer Signer, chainKey []by
 		stopped:  make(chan struct{}),
 		chain:    newChainer(chainKey),
 	}
-	h, sum, _, err := readHead(ctx, store, signer)
+	h, sum, rev, err := readHead(ctx, store, signer)
 	if err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
@@ -214,7 +219,7 @@ func Open(ctx context.Context, store storage.Store, signer Signer, chainKey []by
 			return nil, fmt.Errorf("audit: open: %w", err)
 		}
 	}
-	l.last, l.lastHash = h, sum
+	l.last, l.lastHash, l.lastRev = h, sum, rev
 	if err := l.cfg.load(ctx, store, signer, log); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}

@@ -113,15 +113,20 @@ func (l *Log) flush(batch []*pending) error {
 	}
 	for attempt := 1; ; attempt++ {
 		var done prepared
+		var newRev int64
+		known := l.lastRev
 		err = l.store.Update(ctx, func(tx storage.Tx) error {
-			h, sum, rev, err := readHead(ctx, tx, l.signer)
-			if err != nil {
-				return err
-			}
-			p := pre
-			if h != pre.from {
-				if p, err = l.prepare(batch, h, sum); err != nil {
+			p, rev := pre, known
+			if rev < 0 {
+				h, sum, r, err := readHead(ctx, tx, l.signer)
+				if err != nil {
 					return err
+				}
+				rev = r
+				if h != pre.from {
+					if p, err = l.prepare(batch, h, sum); err != nil {
+						return err
+					}
 				}
 			}
 			for _, r := range p.records {
@@ -143,13 +148,16 @@ func (l *Log) flush(batch []*pending) error {
 			if err != nil {
 				return fmt.Errorf("write the head: %w", err)
 			}
-			done = p
+			done, newRev = p, rev+1
 			return nil
 		})
 		if err == nil {
-			l.last, l.lastHash = done.to, done.toSum
+			l.last, l.lastHash, l.lastRev = done.to, done.toSum, newRev
 			return nil
 		}
+		// Another writer moved the head (or the commit failed): read it
+		// inside the next attempt.
+		l.lastRev = -1
 		if attempt == maxAttempts || !(errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrExists)) {
 			return err
 		}

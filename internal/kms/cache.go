@@ -19,6 +19,10 @@ type cache struct {
 	gen      atomic.Uint64
 	keys     *lru.Cache[string, *CryptoKey]
 	versions *lru.Cache[string, *liveVersion]
+	// ekmIDs maps a Cloud EKM key id to its key's name. The mapping never
+	// changes for a key's life, so it needs no invalidation; misses are not
+	// cached (an unknown id costs a read, and proves nothing).
+	ekmIDs *lru.Cache[string, string]
 }
 
 // liveVersion is a version as the hot path needs it: its metadata without the
@@ -32,7 +36,8 @@ type liveVersion struct {
 func newCache(size int) *cache {
 	k, _ := lru.New[string, *CryptoKey](size)
 	v, _ := lru.New[string, *liveVersion](size)
-	return &cache{keys: k, versions: v}
+	e, _ := lru.New[string, string](size)
+	return &cache{keys: k, versions: v, ekmIDs: e}
 }
 
 func (c *cache) invalidate(names ...string) {

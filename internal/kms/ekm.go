@@ -42,16 +42,19 @@ func (s *Service) ResolveEKM(ctx context.Context, id string, blob []byte) (*EKMT
 	if id == "" || len(id) > 128 {
 		return nil, notFound
 	}
-	rec, err := s.store.Get(ctx, ekmIndexName(id))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, notFound
-	}
-	if err != nil {
-		return nil, storeErr(err, "external key", "")
-	}
-	var keyName string
-	if err := s.decode(rec, kindEKMIndex, &keyName); err != nil {
-		return nil, err
+	keyName, ok := s.cache.ekmIDs.Get(id)
+	if !ok {
+		rec, err := s.store.Get(ctx, ekmIndexName(id))
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, notFound
+		}
+		if err != nil {
+			return nil, storeErr(err, "external key", "")
+		}
+		if err := s.decode(rec, kindEKMIndex, &keyName); err != nil {
+			return nil, err
+		}
+		s.cache.ekmIDs.Add(id, keyName)
 	}
 	kn, err := resource.ParseKind(keyName, resource.KindCryptoKey)
 	if err != nil {
