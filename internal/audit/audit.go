@@ -172,7 +172,7 @@ type Log struct {
 	// commit that knows it writes the head with that revision instead of
 	// reading it back first, and a conflict sends it back to reading.
 	lastRev int64
-	chain    *chainer // the flusher's
+	chain   *chainer // the flusher's
 
 	failures atomic.Uint64
 	flushes  atomic.Uint64 // committed batches, for the benchmark
