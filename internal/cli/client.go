@@ -88,6 +88,17 @@ func (c *client) post(ctx context.Context, path string, q url.Values, body proto
 	return c.do(ctx, http.MethodPost, path, q, body)
 }
 
+// call posts req to path and decodes the answer into resp. It returns the
+// raw answer too, for --output json (which prints the server's object as
+// received, Custos extension fields included).
+func (c *client) call(ctx context.Context, path string, req, resp proto.Message) ([]byte, error) {
+	body, err := c.post(ctx, path, nil, req)
+	if err != nil {
+		return nil, err
+	}
+	return body, unmarshal(body, resp)
+}
+
 // patch sends body to path with the query q and returns the response body.
 func (c *client) patch(ctx context.Context, path string, q url.Values, body proto.Message) ([]byte, error) {
 	return c.do(ctx, http.MethodPatch, path, q, body)

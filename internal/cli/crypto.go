@@ -242,12 +242,9 @@ algorithm), as Cloud KMS clients do; decrypt the result with
 					PlaintextCrc32C:                   crc32c(plaintext),
 					AdditionalAuthenticatedDataCrc32C: crc32c(aadBytes),
 				}
-				body, err := c.post(ctx, name.path(":encrypt"), nil, req)
-				if err != nil {
-					return err
-				}
 				resp := &kmspb.EncryptResponse{}
-				if err := unmarshal(body, resp); err != nil {
+				body, err := c.call(ctx, name.path(":encrypt"), req, resp)
+				if err != nil {
 					return err
 				}
 				if err := checkCRC("ciphertext", resp.GetCiphertext(), resp.GetCiphertextCrc32C()); err != nil {
@@ -282,12 +279,9 @@ func (g *globals) encryptRaw(ctx context.Context, c *client, name resName, plain
 		req.InitializationVector = iv
 		req.InitializationVectorCrc32C = crc32c(iv)
 	}
-	body, err := c.post(ctx, name.path(":rawEncrypt"), nil, req)
-	if err != nil {
-		return err
-	}
 	resp := &kmspb.RawEncryptResponse{}
-	if err := unmarshal(body, resp); err != nil {
+	body, err := c.call(ctx, name.path(":rawEncrypt"), req, resp)
+	if err != nil {
 		return err
 	}
 	if err := checkCRC("ciphertext", resp.GetCiphertext(), resp.GetCiphertextCrc32C()); err != nil {
@@ -521,12 +515,9 @@ Check a signature with "custos verify".`,
 					return err
 				}
 				req := &kmspb.AsymmetricSignRequest{Data: data, DataCrc32C: crc32c(data)}
-				body, err := c.post(ctx, v.path(":asymmetricSign"), nil, req)
-				if err != nil {
-					return err
-				}
 				resp := &kmspb.AsymmetricSignResponse{}
-				if err := unmarshal(body, resp); err != nil {
+				body, err := c.call(ctx, v.path(":asymmetricSign"), req, resp)
+				if err != nil {
 					return err
 				}
 				if err := checkCRC("signature", resp.GetSignature(), resp.GetSignatureCrc32C()); err != nil {
@@ -751,12 +742,9 @@ With --output json the MacSignResponse or MacVerifyResponse object is printed.`,
 					return g.macVerify(ctx, c, v, data, tag)
 				}
 				req := &kmspb.MacSignRequest{Data: data, DataCrc32C: crc32c(data)}
-				body, err := c.post(ctx, v.path(":macSign"), nil, req)
-				if err != nil {
-					return err
-				}
 				resp := &kmspb.MacSignResponse{}
-				if err := unmarshal(body, resp); err != nil {
+				body, err := c.call(ctx, v.path(":macSign"), req, resp)
+				if err != nil {
 					return err
 				}
 				if err := checkCRC("mac", resp.GetMac(), resp.GetMacCrc32C()); err != nil {
@@ -777,12 +765,9 @@ With --output json the MacSignResponse or MacVerifyResponse object is printed.`,
 
 func (g *globals) macVerify(ctx context.Context, c *client, v resName, data, tag []byte) error {
 	req := &kmspb.MacVerifyRequest{Data: data, DataCrc32C: crc32c(data), Mac: tag, MacCrc32C: crc32c(tag)}
-	body, err := c.post(ctx, v.path(":macVerify"), nil, req)
-	if err != nil {
-		return err
-	}
 	resp := &kmspb.MacVerifyResponse{}
-	if err := unmarshal(body, resp); err != nil {
+	body, err := c.call(ctx, v.path(":macVerify"), req, resp)
+	if err != nil {
 		return err
 	}
 	if g.json() {

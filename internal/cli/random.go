@@ -57,12 +57,9 @@ object is printed.`, minRandomBytes, maxRandomBytes),
 				return usageErrorf("--out writes raw bytes; with --output json the response object goes to stdout")
 			}
 			return g.do(cmd, func(ctx context.Context, c *client) error {
-				body, err := c.post(ctx, loc.path(":generateRandomBytes"), nil, req)
-				if err != nil {
-					return err
-				}
 				resp := &kmspb.GenerateRandomBytesResponse{}
-				if err := unmarshal(body, resp); err != nil {
+				body, err := c.call(ctx, loc.path(":generateRandomBytes"), req, resp)
+				if err != nil {
 					return err
 				}
 				if err := checkCRC("random data", resp.GetData(), resp.GetDataCrc32C()); err != nil {
