@@ -259,17 +259,9 @@ type byokWrapResponse struct {
 }
 
 func (g *globals) byokWrap(ctx context.Context, c *client, req *byokWrapRequest, out string) error {
-	raw, err := c.byokPost(ctx, "/admin/v1/byok:wrap", req)
+	raw, resp, wrapped, err := c.byokWrapCall(ctx, req)
 	if err != nil {
-		return byokError(err)
-	}
-	var resp byokWrapResponse
-	if err := json.Unmarshal(raw, &resp); err != nil {
-		return fmt.Errorf("decoding the server's answer: %w", err)
-	}
-	wrapped, err := base64.StdEncoding.DecodeString(resp.Wrapped)
-	if err != nil || len(wrapped) == 0 {
-		return errors.New("the server's answer holds no wrapped key")
+		return err
 	}
 	if out == "-" {
 		if _, err := g.stdout.Write(wrapped); err != nil {
@@ -660,17 +652,9 @@ func (g *globals) byokPushAWS(ctx context.Context, c *client, o byokPushOpts) (e
 	req := o.request()
 	req.Target, req.WrappingAlgorithm = "aws", wrapAlg
 	req.WrappingKey = base64.StdEncoding.EncodeToString(params.PublicKey)
-	raw, err := c.byokPost(ctx, "/admin/v1/byok:wrap", req)
+	_, resp, wrapped, err := c.byokWrapCall(ctx, req)
 	if err != nil {
-		return byokError(err)
-	}
-	var resp byokWrapResponse
-	if err := json.Unmarshal(raw, &resp); err != nil {
-		return fmt.Errorf("decoding the server's answer: %w", err)
-	}
-	wrapped, err := base64.StdEncoding.DecodeString(resp.Wrapped)
-	if err != nil || len(wrapped) == 0 {
-		return errors.New("the server's answer holds no wrapped key")
+		return err
 	}
 	if _, err := kc.ImportKeyMaterial(ctx, &awskms.ImportKeyMaterialInput{
 		KeyId:                aws.String(keyID),
@@ -808,17 +792,9 @@ func (g *globals) byokPushGCP(ctx context.Context, c *client, o byokPushOpts) er
 	req := o.request()
 	req.Target, req.WrappingAlgorithm = "gcp", method
 	req.WrappingKey = job.GetPublicKey().GetPem()
-	raw, err := c.byokPost(ctx, "/admin/v1/byok:wrap", req)
+	_, resp, wrapped, err := c.byokWrapCall(ctx, req)
 	if err != nil {
-		return byokError(err)
-	}
-	var resp byokWrapResponse
-	if err := json.Unmarshal(raw, &resp); err != nil {
-		return fmt.Errorf("decoding the server's answer: %w", err)
-	}
-	wrapped, err := base64.StdEncoding.DecodeString(resp.Wrapped)
-	if err != nil || len(wrapped) == 0 {
-		return errors.New("the server's answer holds no wrapped key")
+		return err
 	}
 	v, err := gc.ImportCryptoKeyVersion(ctx, &kmspb.ImportCryptoKeyVersionRequest{
 		Parent:     o.gcpKey,
@@ -851,4 +827,22 @@ func (g *globals) byokPushGCP(ctx context.Context, c *client, o byokPushOpts) er
 	_, err = fmt.Fprintf(g.stdout, "%s\n", v.GetName())
 	notef(g.stderr, "imported %s (%s) into %s through %s", resp.Version, resp.Algorithm, v.GetName(), job.GetName())
 	return err
+}
+
+// byokWrapCall asks the server to wrap (POST /admin/v1/byok:wrap) and
+// returns its raw answer, the decoded answer and the wrapped bytes.
+func (c *client) byokWrapCall(ctx context.Context, req *byokWrapRequest) ([]byte, *byokWrapResponse, []byte, error) {
+	raw, err := c.byokPost(ctx, "/admin/v1/byok:wrap", req)
+	if err != nil {
+		return nil, nil, nil, byokError(err)
+	}
+	resp := new(byokWrapResponse)
+	if err := json.Unmarshal(raw, resp); err != nil {
+		return nil, nil, nil, fmt.Errorf("decoding the server's answer: %w", err)
+	}
+	wrapped, err := base64.StdEncoding.DecodeString(resp.Wrapped)
+	if err != nil || len(wrapped) == 0 {
+		return nil, nil, nil, errors.New("the server's answer holds no wrapped key")
+	}
+	return raw, resp, wrapped, nil
 }
