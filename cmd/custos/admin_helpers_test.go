@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"database/sql"
 	"fmt"
 	"regexp"
@@ -38,10 +39,12 @@ func cmdEnvFile(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // cmdAuditTamper implements "audittamper DB SEQ": flip one bit in the
-// stored data of audit entry SEQ (the record "audit/" + SEQ in 20 digits,
-// see the storage layout in package audit) of the SQLite database DB,
-// behind Custos's back, as someone with write access to the database
-// could. It works while a server has the database open (WAL).
+// stored data of audit entry SEQ of the SQLite database DB, behind
+// Custos's back, as someone with write access to the database could. The
+// entry is in the record of the entries committed with it, named after
+// the first of them ("audit/" + seq in 20 digits), one JSON object per
+// line (see the storage layout in package audit). It works while a server
+// has the database open (WAL).
 func cmdAuditTamper(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("unsupported: ! audittamper")
@@ -54,17 +57,22 @@ func cmdAuditTamper(ts *testscript.TestScript, neg bool, args []string) {
 	db, err := sql.Open("sqlite", "file:"+ts.MkAbs(args[0])+"?_pragma=busy_timeout(10000)")
 	ts.Check(err)
 	defer db.Close()
-	name := fmt.Sprintf("audit/%020d", seq)
+	var name string
 	var data []byte
-	err = db.QueryRow(`SELECT data FROM records WHERE name = ? AND name LIKE 'audit/%'`, name).Scan(&data)
+	err = db.QueryRow(`SELECT name, data FROM records WHERE kind = 'audit' AND parent = 'audit' AND name <= ? ORDER BY name DESC LIMIT 1`,
+		fmt.Sprintf("audit/%020d", seq)).Scan(&name, &data)
 	if err != nil {
-		ts.Fatalf("audittamper: reading %s: %v", name, err)
+		ts.Fatalf("audittamper: reading the record of entry %d: %v", seq, err)
 	}
-	if len(data) == 0 {
-		ts.Fatalf("audittamper: %s has no data", name)
+	first, err := strconv.ParseInt(strings.TrimPrefix(name, "audit/"), 10, 64)
+	ts.Check(err)
+	lines := bytes.Split(data, []byte{'\n'})
+	if seq-first >= int64(len(lines)) || len(lines[seq-first]) == 0 {
+		ts.Fatalf("audittamper: entry %d is not in %s (%d entries)", seq, name, len(lines))
 	}
-	data[len(data)/2] ^= 0x01
-	res, err := db.Exec(`UPDATE records SET data = ? WHERE name = ?`, data, name)
+	line := lines[seq-first]
+	line[len(line)/2] ^= 0x01
+	res, err := db.Exec(`UPDATE records SET data = ? WHERE name = ?`, bytes.Join(lines, []byte{'\n'}), name)
 	ts.Check(err)
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		ts.Fatalf("audittamper: updated %d rows (%v), want 1", n, err)

@@ -45,18 +45,21 @@
 //
 // [Log.Append] and [Log.Record] return nil only once the entry is durable.
 // Concurrent calls are grouped by one flusher goroutine into one
-// [storage.Store.Update], which reads the head inside the transaction and
-// writes it back with its revision: two nodes sharing a store cannot fork
-// the chain, since a conflict retries the whole batch. When the log cannot
+// [storage.Store.Update] that writes them as one record (see below). It
+// reads the head inside the transaction and writes it back with its
+// revision: two nodes sharing a store cannot fork the chain, since a
+// conflict retries the whole batch. When the log cannot
 // be written the call fails (fail closed), the failure is logged and
 // counted in [Log.Failures], and nothing is dropped silently.
 //
 // # Storage layout
 //
-// Entry n is the record "audit/" + n in 20 digits (kind "audit", parent
-// "audit"), whose Data is the JSON [Entry] with its hash; the head is the
-// record "system/audit-head"; a data-access setting is the record
-// "auditconfig/" + resource name. Every record carries the keystore's MAC.
+// The entries of one commit are one record, named "audit/" + the seq of
+// its first entry in 20 digits (kind "audit", parent "audit"), whose Data
+// is the JSON [Entry] of each, with its hash, one per line; a record holds
+// at most 512 entries; a record of one entry is its JSON object alone.
+// The head is the record "system/audit-head"; a data-access setting is the
+// record "auditconfig/" + resource name. Every record carries the keystore's MAC.
 //
 // # Verification
 //
@@ -67,6 +70,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -144,9 +148,6 @@ var (
 	ErrBroken = errors.New("audit: the audit chain is broken")
 )
 
-// maxBatch bounds the entries written in one transaction.
-const maxBatch = 512
-
 // Log is the audit log. Its methods are safe for concurrent use.
 type Log struct {
 	store    storage.Store
@@ -155,9 +156,11 @@ type Log struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	// mu guards queue and closing.
+	// mu guards queue, ticket and closing. The queued entries all share
+	// ticket: the flusher takes them together and answers them at once.
 	mu      sync.Mutex
-	queue   []*pending
+	queue   []Entry
+	ticket  *ticket
 	closing bool
 	wake    chan struct{} // one token: the flusher rechecks queue under mu
 	stopped chan struct{} // closed when the flusher has returned
@@ -175,17 +178,20 @@ type Log struct {
 	chain   *chainer // the flusher's
 
 	failures atomic.Uint64
-	flushes  atomic.Uint64 // committed batches, for the benchmark
+	entries  atomic.Uint64 // entries written
+	flushes  atomic.Uint64 // committed batches
 
 	cfg config
 }
 
-// pending is one Append waiting for the flusher.
-type pending struct {
-	e    Entry
+// ticket is the outcome of one batch, shared by every Append in it: err is
+// set before done is closed.
+type ticket struct {
 	err  error
 	done chan struct{}
 }
+
+func newTicket() *ticket { return &ticket{done: make(chan struct{})} }
 
 // Open opens the audit log kept in store. signer authenticates its records
 // (the keystore) and chainKey, derived from the root key with
@@ -206,6 +212,7 @@ func Open(ctx context.Context, store storage.Store, signer Signer, chainKey []by
 		chainKey: append([]byte(nil), chainKey...),
 		log:      log,
 		now:      time.Now,
+		ticket:   newTicket(),
 		wake:     make(chan struct{}, 1),
 		stopped:  make(chan struct{}),
 		chain:    newChainer(chainKey),
@@ -230,7 +237,7 @@ func Open(ctx context.Context, store storage.Store, signer Signer, chainKey []by
 // checkLast checks that the entry the head names is there, authenticates,
 // and has the head's hash.
 func (l *Log) checkLast(ctx context.Context, h head, sum []byte) error {
-	rec, err := l.store.Get(ctx, entryName(h.Seq))
+	rec, first, err := findSegment(ctx, l.store, h.Seq)
 	if errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("%w: the head names entry %d, which is missing", ErrBroken, h.Seq)
 	}
@@ -240,8 +247,9 @@ func (l *Log) checkLast(ctx context.Context, h head, sum []byte) error {
 	if err := l.signer.Verify(rec); err != nil {
 		return fmt.Errorf("%w: entry %d: %w", ErrBroken, h.Seq, err)
 	}
-	e, esum, err := decodeEntry(rec.Data)
-	if err != nil || e.Seq != h.Seq || string(esum) != string(sum) {
+	es, err := decodeSegment(first, rec.Data)
+	i := h.Seq - first
+	if err != nil || i >= int64(len(es)) || !bytes.Equal(es[i].sum, sum) {
 		return fmt.Errorf("%w: entry %d does not match the head", ErrBroken, h.Seq)
 	}
 	return nil
@@ -264,39 +272,56 @@ func (l *Log) Close() {
 // is a call that failed because it could not be recorded.
 func (l *Log) Failures() uint64 { return l.failures.Load() }
 
-// Append writes e as the next entry: it sets e.Seq and e.Hash, and e.Time to
-// now if it is zero (any time is stored in UTC). It returns nil only once
+// Append writes e as the next entry, numbered and chained by the log (the
+// Seq and Hash given are ignored), at e.Time, or now if that is zero (any
+// time is stored in UTC). It returns nil only once
 // the entry is durable. If ctx ends first, Append returns ctx's error but
 // the entry is still written: an entry, once queued, is never dropped.
 // Otherwise an error means the entry was not written, and it is counted
 // in [Log.Failures]. Invalid strings are stored with U+FFFD in place of
 // bytes that are not UTF-8.
 func (l *Log) Append(ctx context.Context, e Entry) error {
-	if e.Time.IsZero() {
-		e.Time = l.now()
+	return l.append(ctx, e)
+}
+
+// append queues entries to be written in the same batch, consecutive, and
+// waits for them as Append does. Tests give it several to make records of
+// several entries; calls give it one.
+func (l *Log) append(ctx context.Context, es ...Entry) error {
+	for i := range es {
+		e := &es[i]
+		if e.Time.IsZero() {
+			e.Time = l.now()
+		}
+		sanitize(e)
+		if y := e.Time.Year(); y < 1 || y > 9999 {
+			return fmt.Errorf("audit: append: time %v is out of range", e.Time)
+		}
+		e.Seq, e.Hash = 0, ""
 	}
-	sanitize(&e)
-	if y := e.Time.Year(); y < 1 || y > 9999 {
-		return fmt.Errorf("audit: append: time %v is out of range", e.Time)
-	}
-	e.Seq, e.Hash = 0, ""
-	p := &pending{e: e, done: make(chan struct{})}
 	l.mu.Lock()
 	if l.closing {
 		l.mu.Unlock()
-		l.fail(1, ErrClosed)
+		l.fail(len(es), ErrClosed)
 		return ErrClosed
 	}
-	l.queue = append(l.queue, p)
+	l.queue = append(l.queue, es...)
+	t := l.ticket
 	l.mu.Unlock()
 	l.signal()
 
 	select {
-	case <-p.done:
-		return p.err
+	case <-t.done:
+		return t.err
 	case <-ctx.Done():
 		return fmt.Errorf("audit: append: %w (the entry is still queued and will be written)", ctx.Err())
 	}
+}
+
+// Written returns how many entries this log has written since Open, and
+// in how many commits: the ratio is how well concurrent calls share them.
+func (l *Log) Written() (entries, commits uint64) {
+	return l.entries.Load(), l.flushes.Load()
 }
 
 // fail counts n entries that could not be written and logs why.

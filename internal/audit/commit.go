@@ -27,9 +27,12 @@ func (l *Log) signal() {
 }
 
 // run is the flusher goroutine: it writes the queued entries in batches
-// until Close, then writes what is still queued and returns.
+// until Close, then writes what is still queued and returns. A batch is
+// everything queued while the previous one was being written: the more
+// calls wait, the more each commit answers.
 func (l *Log) run() {
 	defer close(l.stopped)
+	var spare []Entry // the previous batch's slice, reused as the next queue
 	for {
 		l.mu.Lock()
 		for len(l.queue) == 0 && !l.closing {
@@ -41,12 +44,8 @@ func (l *Log) run() {
 			l.mu.Unlock()
 			return
 		}
-		n := min(len(l.queue), maxBatch)
-		batch := make([]*pending, n)
-		copy(batch, l.queue)
-		rest := copy(l.queue, l.queue[n:])
-		clear(l.queue[rest:])
-		l.queue = l.queue[:rest]
+		batch, t := l.queue, l.ticket
+		l.queue, l.ticket = spare[:0], newTicket()
 		l.mu.Unlock()
 
 		err := l.flush(batch)
@@ -55,11 +54,12 @@ func (l *Log) run() {
 			l.fail(len(batch), err)
 		} else {
 			l.flushes.Add(1)
+			l.entries.Add(uint64(len(batch)))
 		}
-		for _, p := range batch {
-			p.err = err
-			close(p.done)
-		}
+		t.err = err
+		close(t.done)
+		clear(batch) // let the entries' strings be collected
+		spare = batch
 	}
 }
 
@@ -72,30 +72,25 @@ type prepared struct {
 }
 
 // prepare chains the batch's entries from h (whose hash is sum) into signed
-// records. It uses l.chain, so only the flusher calls it: on its own
-// goroutine, or inside its Update, which may run on the store's goroutine
-// while the flusher waits.
-func (l *Log) prepare(batch []*pending, h head, sum []byte) (prepared, error) {
-	p := prepared{from: h, records: make([]storage.Record, len(batch))}
+// records of at most maxSegment entries, numbering them in place. It uses l.chain, so only the
+// flusher calls it: on its own goroutine, or inside its Update, which may
+// run on the store's goroutine while the flusher waits.
+func (l *Log) prepare(batch []Entry, h head, sum []byte) prepared {
+	p := prepared{from: h, records: make([]storage.Record, 0, (len(batch)+maxSegment-1)/maxSegment)}
 	seq, prev := h.Seq, sum
-	for i, q := range batch {
-		e := q.e
+	sums := make([][]byte, len(batch))
+	for i := range batch {
 		seq++
-		e.Seq = seq
-		prev = l.chain.sum(prev, &e)
-		e.Hash = hex.EncodeToString(prev)
-		data, err := json.Marshal(&e)
-		if err != nil {
-			// Unreachable: Append checked the time, the only field that
-			// json.Marshal can refuse.
-			return prepared{}, fmt.Errorf("encode entry: %w", err)
-		}
-		r := storage.Record{Kind: KindEntry, Name: entryName(seq), Parent: ParentEntry, Data: data}
-		l.signer.Sign(&r)
-		p.records[i] = r
+		batch[i].Seq = seq
+		prev = l.chain.sum(prev, &batch[i])
+		sums[i] = prev
+	}
+	for from := 0; from < len(batch); from += maxSegment {
+		to := min(from+maxSegment, len(batch))
+		p.records = append(p.records, segmentRecord(batch[from:to], sums[from:to], l.signer))
 	}
 	p.to, p.toSum = head{Seq: seq, Hash: hex.EncodeToString(prev)}, prev
-	return p, nil
+	return p
 }
 
 // flush writes batch in one transaction, chained from the stored head, and
@@ -103,19 +98,16 @@ func (l *Log) prepare(batch []*pending, h head, sum []byte) (prepared, error) {
 // records are prepared outside the transaction from the head this node
 // wrote last, and prepared again inside it only if the stored head is
 // another one.
-func (l *Log) flush(batch []*pending) error {
+func (l *Log) flush(batch []Entry) error {
 	// The batch belongs to many callers: no single caller's ctx may cut
 	// it short, or an entry could be half written for the others.
 	ctx := context.Background()
-	pre, err := l.prepare(batch, l.last, l.lastHash)
-	if err != nil {
-		return err
-	}
+	pre := l.prepare(batch, l.last, l.lastHash)
 	for attempt := 1; ; attempt++ {
 		var done prepared
 		var newRev int64
 		known := l.lastRev
-		err = l.store.Update(ctx, func(tx storage.Tx) error {
+		err := l.store.Update(ctx, func(tx storage.Tx) error {
 			p, rev := pre, known
 			if rev < 0 {
 				h, sum, r, err := readHead(ctx, tx, l.signer)
@@ -124,9 +116,7 @@ func (l *Log) flush(batch []*pending) error {
 				}
 				rev = r
 				if h != pre.from {
-					if p, err = l.prepare(batch, h, sum); err != nil {
-						return err
-					}
+					p = l.prepare(batch, h, sum)
 				}
 			}
 			for _, r := range p.records {

@@ -14,8 +14,9 @@ import (
 	"github.com/custos-kms/custos/internal/storage"
 )
 
-// scanPage is how many entry records List, Export and Verify read at once.
-const scanPage = 1000
+// scanPage is how many entry records List, Export and Verify read at once:
+// up to scanPage*maxSegment entries, usually far fewer.
+const scanPage = 100
 
 // Query selects entries. Zero fields select everything.
 type Query struct {
@@ -57,7 +58,9 @@ func (l *Log) scan(ctx context.Context, q Query, fn func(*Entry) error) error {
 	if q.AfterSeq < 0 {
 		return kmserr.InvalidArgument("afterSeq", "must not be negative")
 	}
-	after, n := entryName(q.AfterSeq), 0
+	// The record that holds entry AfterSeq+1 starts at most maxSegment-1
+	// entries before it.
+	after, n := entryName(max(q.AfterSeq+1-maxSegment, 0)), 0
 	for {
 		recs, err := l.store.List(ctx, storage.ListOptions{Kind: KindEntry, Parent: ParentEntry, After: after, Limit: scanPage})
 		if err != nil {
@@ -70,18 +73,25 @@ func (l *Log) scan(ctx context.Context, q Query, fn func(*Entry) error) error {
 			if err := l.signer.Verify(rec); err != nil {
 				return kmserr.DataLoss(err, "audit record %s failed its integrity check", rec.Name)
 			}
-			e, _, err := decodeEntry(rec.Data)
+			first, ok := parseEntryName(rec.Name)
+			if !ok {
+				return kmserr.DataLoss(nil, "audit record %s is not named after an entry", rec.Name)
+			}
+			es, err := decodeSegment(first, rec.Data)
 			if err != nil {
 				return kmserr.DataLoss(err, "audit record %s is malformed", rec.Name)
 			}
-			if !q.match(&e) {
-				continue
-			}
-			if err := fn(&e); err != nil {
-				return err
-			}
-			if n++; q.Limit > 0 && n >= q.Limit {
-				return nil
+			for i := range es {
+				e := &es[i].e
+				if e.Seq <= q.AfterSeq || !q.match(e) {
+					continue
+				}
+				if err := fn(e); err != nil {
+					return err
+				}
+				if n++; q.Limit > 0 && n >= q.Limit {
+					return nil
+				}
 			}
 		}
 		if len(recs) < scanPage {

@@ -135,38 +135,57 @@ func (v *verifier) walk(ctx context.Context) (int64, error) {
 }
 
 // check checks one entry record against the chain so far, and either
-// advances the chain or sets v.bad.
+// advances the chain past its entries or sets v.bad. Within a record that
+// fails its MAC, the chain still tells the entries that are intact from
+// the first that is not, which is the one named.
 func (v *verifier) check(rec storage.Record) bool {
 	want := v.next
-	seq, ok := parseEntryName(rec.Name)
+	first, ok := parseEntryName(rec.Name)
 	switch {
 	case !ok:
 		v.fail(want, "record %q is not an entry, where entry %d should be", rec.Name, want)
 		return false
-	case seq != want && want == 1:
-		v.fail(want, "entry 1 is missing: the log starts at entry %d", seq)
+	case first != want && want == 1:
+		v.fail(want, "entry 1 is missing: the log starts at entry %d", first)
 		return false
-	case seq != want:
-		v.fail(want, "entry %d is missing: after entry %d comes entry %d", want, want-1, seq)
-		return false
-	}
-	if err := v.signer.Verify(rec); err != nil {
-		v.fail(seq, "entry %d fails its MAC: it was altered or moved outside Custos", seq)
+	case first != want:
+		v.fail(want, "entry %d is missing: after entry %d comes entry %d", want, want-1, first)
 		return false
 	}
-	e, sum, err := decodeEntry(rec.Data)
-	switch {
-	case err != nil:
-		v.fail(seq, "entry %d does not decode: %v", seq, err)
-		return false
-	case e.Seq != seq:
-		v.fail(seq, "the record of entry %d holds entry %d: entries were reordered", seq, e.Seq)
+	macErr := v.signer.Verify(rec)
+	startPrev := v.prev
+	lines := segmentLines(rec.Data)
+	if len(lines) > maxSegment {
+		v.fail(first, "the record of entry %d holds %d entries, more than %d", first, len(lines), maxSegment)
 		return false
 	}
-	if !hmac.Equal(v.chain.sum(v.prev, &e), sum) {
-		v.fail(seq, "entry %d does not match the chain: it, or its place in the log, was altered", seq)
+	for i, line := range lines {
+		seq := first + int64(i)
+		e, sum, err := decodeEntry(line)
+		var problem string
+		switch {
+		case err == nil && e.Seq != seq:
+			problem = fmt.Sprintf("the record of entry %d holds entry %d: entries were reordered", seq, e.Seq)
+		case err == nil && !hmac.Equal(v.chain.sum(v.prev, &e), sum):
+			problem = fmt.Sprintf("entry %d does not match the chain: it, or its place in the log, was altered", seq)
+		case err != nil:
+			problem = fmt.Sprintf("entry %d does not decode: %v", seq, err)
+		}
+		if problem != "" {
+			if macErr != nil {
+				problem = fmt.Sprintf("entry %d fails its MAC: it was altered or moved outside Custos", seq)
+			}
+			v.fail(seq, "%s", problem)
+			return false
+		}
+		v.next, v.prev = seq+1, sum
+	}
+	if macErr != nil {
+		// Every entry chains, yet the record was changed: its name, kind
+		// or parent, or the MAC itself. None of it counts as proven.
+		v.next, v.prev = first, startPrev
+		v.fail(first, "the record of entry %d fails its MAC: it was altered or moved outside Custos", first)
 		return false
 	}
-	v.next, v.prev = seq+1, sum
 	return true
 }

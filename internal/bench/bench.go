@@ -45,6 +45,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -355,7 +356,9 @@ func (r *runner) startServer(ctx context.Context) error {
 	if r.iss != nil {
 		extra = append(extra, "--ekm-jwks-url", r.iss.url)
 	}
-	srv, err := startServer(ctx, r.o.Self, data, filepath.Join(dir, "server.log"), extra, r.o.ServerCPUProfile != "")
+	// The metrics listener (loopback) serves the CPU profile and the audit
+	// counters that say how many entries each commit wrote.
+	srv, err := startServer(ctx, r.o.Self, data, filepath.Join(dir, "server.log"), extra, true)
 	if err != nil {
 		if temp && !r.o.KeepData {
 			os.RemoveAll(dir) // the error carries the log's end
@@ -575,8 +578,10 @@ func (r *runner) measureOnce(ctx context.Context, cfg RunConfig, name string, op
 	cfg.Name = name
 	cfg.Progress, cfg.ProgressCR = r.o.Progress, r.o.ProgressCR
 	cpu := startCPU(pid, os.Getpid())
+	audit0, audited := r.auditCounters(pid)
 	st := runLoop(ctx, cfg, ops)
 	used, others := cpu.stop()
+	audit1, _ := r.auditCounters(pid)
 	res := Result{
 		Requests: st.Requests, Errors: st.Errors, Seconds: st.Elapsed.Seconds(),
 		RPS: st.RPS(), Latency: latencyOf(st.Hist),
@@ -593,6 +598,9 @@ func (r *runner) measureOnce(ctx context.Context, cfg RunConfig, name string, op
 	}
 	if others >= 0 && pid > 0 {
 		res.OtherCPU = others * 100
+	}
+	if commits := audit1[1] - audit0[1]; audited && commits > 0 {
+		res.AuditPerCommit = float64(audit1[0]-audit0[0]) / float64(commits)
 	}
 	r.notef("%-28s %8.0f req/s  p50 %-8s p99 %-8s max %-8s errors %d", name, res.RPS,
 		fmtDur(time.Duration(res.Latency.P50*1e6)), fmtDur(time.Duration(res.Latency.P99*1e6)),
@@ -654,6 +662,35 @@ func scaleKeyName(f *fixture, i int) string {
 
 // newRand returns worker w's generator.
 func newRand(w int) *rand.Rand { return rand.New(rand.NewPCG(uint64(w)+7, 0xbe7c4)) }
+
+// auditCounters reads the audit entries and commits written so far from
+// the started server's /metrics, when pid is that server.
+func (r *runner) auditCounters(pid int) (n [2]uint64, ok bool) {
+	if r.srv == nil || !r.srv.withMetrics || pid != r.pid || pid <= 0 {
+		return n, false
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + r.srv.metrics + "/metrics")
+	if err != nil {
+		return n, false
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return n, false
+	}
+	for i, name := range []string{"custos_audit_entries_total ", "custos_audit_commits_total "} {
+		for line := range strings.Lines(string(body)) {
+			if v, found := strings.CutPrefix(line, name); found {
+				n[i], err = strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+				if err != nil {
+					return n, false
+				}
+			}
+		}
+	}
+	return n, true
+}
 
 // startProfile, the first time it is called with ServerCPUProfile set,
 // fetches the server's CPU profile over the coming run's measured window.

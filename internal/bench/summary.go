@@ -93,6 +93,10 @@ type Result struct {
 	// load generator, when their pids are known: where the cores went.
 	ServerCPUus float64 `json:"serverCpuUsPerRequest,omitempty"`
 	ClientCPUus float64 `json:"clientCpuUsPerRequest,omitempty"`
+	// AuditPerCommit is the number of audit entries each durable commit of
+	// the server wrote during the run (from its /metrics): how well
+	// concurrent calls share the cost of a commit.
+	AuditPerCommit float64 `json:"auditEntriesPerCommit,omitempty"`
 	// OtherCPU is the share of the machine's cores (percent) that other
 	// processes used during the run: a busy neighbour shows here.
 	OtherCPU float64 `json:"otherCpuPercent"`

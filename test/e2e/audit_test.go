@@ -322,8 +322,27 @@ func testAuditDataAccess(t *testing.T) {
 	})
 }
 
-// auditRecordName is the store's record name of entry seq.
-func auditRecordName(seq int64) string { return fmt.Sprintf("audit/%020d", seq) }
+// auditRecord returns the store's record that holds audit entry seq: the
+// record of the entries committed together, named after the first
+// ("audit/" + seq in 20 digits), one JSON object per line. It returns the
+// record's name, the seq of its first entry and its lines.
+func auditRecord(t *testing.T, db *sql.DB, seq int64) (name string, first int64, lines [][]byte, mac []byte) {
+	t.Helper()
+	var data []byte
+	err := db.QueryRow(`SELECT name, data, mac FROM records WHERE kind = 'audit' AND parent = 'audit' AND name <= ? ORDER BY name DESC LIMIT 1`,
+		fmt.Sprintf("audit/%020d", seq)).Scan(&name, &data, &mac)
+	if err != nil {
+		t.Fatalf("reading the record of audit entry %d: %v", seq, err)
+	}
+	if _, err := fmt.Sscanf(name, "audit/%d", &first); err != nil {
+		t.Fatalf("audit record %q: %v", name, err)
+	}
+	lines = bytes.Split(data, []byte{'\n'})
+	if seq-first >= int64(len(lines)) {
+		t.Fatalf("audit entry %d is not in %s (%d entries)", seq, name, len(lines))
+	}
+	return name, first, lines, mac
+}
 
 // restartAfterTamper starts a server on dir again. It returns nil if the
 // server refused to start, with its output.
@@ -348,23 +367,28 @@ func testAuditTamper(t *testing.T) {
 	}{
 		{"an altered entry is detected", func(t *testing.T, db *sql.DB, head int64) int64 {
 			const seq = 3
-			data, mac := readRecord(t, db, auditRecordName(seq))
-			altered := bytes.Replace(data, []byte(`"principal":"admin"`), []byte(`"principal":"eve"`), 1)
-			if bytes.Equal(altered, data) {
-				t.Fatalf("entry %d has no principal admin: %s", seq, data)
+			name, first, lines, mac := auditRecord(t, db, seq)
+			line := lines[seq-first]
+			altered := bytes.Replace(line, []byte(`"principal":"admin"`), []byte(`"principal":"eve"`), 1)
+			if bytes.Equal(altered, line) {
+				t.Fatalf("entry %d has no principal admin: %s", seq, line)
 			}
-			writeRecord(t, db, auditRecordName(seq), altered, mac)
+			lines[seq-first] = altered
+			writeRecord(t, db, name, bytes.Join(lines, []byte{'\n'}), mac)
 			return seq
 		}},
 		{"a removed last entry (truncation) is detected", func(t *testing.T, db *sql.DB, head int64) int64 {
-			res, err := db.Exec("DELETE FROM records WHERE name = ?", auditRecordName(head))
+			// The last record may hold the entries before the head too:
+			// the first of them is the first missing.
+			name, first, _, _ := auditRecord(t, db, head)
+			res, err := db.Exec("DELETE FROM records WHERE name = ?", name)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if n, _ := res.RowsAffected(); n != 1 {
-				t.Fatalf("deleting %s removed %d rows", auditRecordName(head), n)
+				t.Fatalf("deleting %s removed %d rows", name, n)
 			}
-			return head
+			return first
 		}},
 	}
 	for _, tc := range cases {
