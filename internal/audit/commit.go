@@ -48,14 +48,13 @@ func (l *Log) run() {
 		// Let the goroutines that are ready to run go first: under load,
 		// many are calls about to append, which then share this commit.
 		// Idle, nothing else is ready and this costs nothing.
-		for n, stalls := len(l.queue), 0; !l.closing && stalls < 2; {
+		for n := len(l.queue); !l.closing; n = len(l.queue) {
 			l.mu.Unlock()
 			runtime.Gosched()
 			l.mu.Lock()
 			if len(l.queue) == n {
-				stalls++
+				break
 			}
-			n = len(l.queue)
 		}
 		batch, t := l.queue, l.ticket
 		l.queue, l.ticket = spare[:0], newTicket()
