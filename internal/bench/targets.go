@@ -81,6 +81,9 @@ func evaluate(s *Summary) []Target {
 				num(q.RPS), q.RPS/e.RPS*100, q.Latency.P99/e.Latency.P99)
 			if q.ServerCPUus > 0 && r.ServerCPUus > 0 {
 				tg.Detail += fmt.Sprintf(" at %.0f µs of server CPU: the durable audit entry costs %.0f µs per request", q.ServerCPUus, r.ServerCPUus-q.ServerCPUus)
+				if r.AuditPerCommit > 0 {
+					tg.Detail += fmt.Sprintf(", each commit (one fdatasync) writing %.1f entries", r.AuditPerCommit)
+				}
 			}
 		}
 		if r.OtherCPU >= 10 || e.OtherCPU >= 10 {

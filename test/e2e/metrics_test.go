@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -42,6 +43,25 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	// CreateKeyRing is admin activity, always recorded: at least one entry
+	// in at least one commit, and never more commits than entries.
+	counter := func(name string) int {
+		for line := range strings.Lines(body) {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				n, err := strconv.Atoi(strings.TrimSpace(v))
+				if err != nil {
+					t.Fatalf("/metrics: %s %q: %v", name, v, err)
+				}
+				return n
+			}
+		}
+		t.Fatalf("/metrics lacks %s", name)
+		return 0
+	}
+	entries, commits := counter("custos_audit_entries_total"), counter("custos_audit_commits_total")
+	if commits < 1 || entries < commits {
+		t.Errorf("/metrics: %d audit entries in %d commits, want at least one, and no more commits than entries", entries, commits)
 	}
 	if strings.Contains(body, s.token) {
 		t.Error("/metrics contains the admin token")
