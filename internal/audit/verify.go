@@ -30,9 +30,13 @@ type Report struct {
 // checks that:
 //
 //   - the entries are numbered 1..N without gap, each record under the
-//     name of its seq (an entry removed or moved is caught here);
+//     name of the seq of its first entry and holding the entries that
+//     follow in order, at most 512 (an entry or a record removed or moved
+//     is caught here);
 //   - each record's MAC verifies under signer (an entry changed by someone
-//     without the record MAC key);
+//     without the record MAC key); in a record that fails it, the chain
+//     still names the first entry altered, and the record's first entry
+//     is named when all of them chain;
 //   - each entry decodes and its hash is the HMAC, under chainKey, of the
 //     previous hash and its canonical encoding (an entry changed, forged,
 //     reordered or renumbered by someone who holds the MAC key but not the

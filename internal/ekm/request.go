@@ -104,7 +104,6 @@ func fieldKey(name string) string {
 // could be read, in particular the justification when the context was
 // readable; ctxOK reports that.
 func DecodeRequest(op Op, body []byte) (req *Request, ctxOK bool, err error) {
-	req = &Request{}
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return nil, false, reqErr("", "the request body is empty; a JSON object is expected")
@@ -112,6 +111,16 @@ func DecodeRequest(op Op, body []byte) (req *Request, ctxOK bool, err error) {
 	if len(body) > MaxBody {
 		return nil, false, reqErr("", "the request body exceeds %d bytes", MaxBody)
 	}
+	if req, ok := decodeFast(op, body); ok {
+		return req, true, nil
+	}
+	return decodeLenient(op, body)
+}
+
+// decodeLenient is DecodeRequest's walk of a body that the fast path
+// declined: one field at a time, any spelling, with precise errors.
+func decodeLenient(op Op, body []byte) (req *Request, ctxOK bool, err error) {
+	req = &Request{}
 	var firstErr error
 	keep := func(e error) {
 		if firstErr == nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -158,6 +159,77 @@ func TestDurationJSON(t *testing.T) {
 	}
 }
 
+// fastPathCases are bodies the fast path must take (fast true) or leave
+// to the walk: Cloud EKM's own form is taken; other spellings, names given
+// twice, names that encoding/json would fold or unescape, and anything
+// the walk refuses are not.
+var fastPathCases = []struct {
+	body string
+	fast bool
+}{
+	{`{"keyPath":"projects/p/k","plaintext":"YWJj","additionalAuthenticatedData":"eA==","additionalContext":{"fullResourceName":"//cloudkms.googleapis.com/x","relativeResourceName":"x","accessReasonContext":{"reason":"CUSTOMER_INITIATED_ACCESS"},"isKeyHealthCheck":false}}`, true},
+	{` {"wrappedBlob":"-_8","keyUriPrefix":null,"additionalContext":{"accessReasonContext":{"reason":5}}} `, true},
+	{`{"plaintext":"YWJj","additionalContext":{"accessReasonContext":{"reason":null}},"extra":{"keyPath":1,"keyPath":2}}`, true},
+	{`{"plaintext":"YWJj","additionalContext":null,"x":{"accessReasonContext":7}}`, true},
+	{`{"plaintext":"YWJj","unknown":[{"plaintext":true}]}`, true},
+	{`{"key_path":"a","plaintext":"YWJj"}`, false},
+	{`{"KeyPath":"a","plaintext":"YWJj"}`, false},
+	{`{"keyPath":"a","keyPath":"b"}`, false},
+	{`{"keyPath":"a","keypath":"b"}`, false},
+	{`{"x":1,"x":2}`, false},
+	{`{"\u006beyPath":"a"}`, false},
+	{"{\"\u212aeyPath\":\"a\"}", false},
+	{"{\"additionalContext\":{\"i\u017fKeyHealthCheck\":true}}", false},
+	{`{"additionalContext":{"accessReasonContext":{"reason":"A","reason":"B"}}}`, false},
+	{`{"additionalContext":{"accessReasonContext":{"reason":[1]}}}`, false},
+	{`{"additionalContext":{"isKeyHealthCheck":"true"}}`, false},
+	{`{"additionalAuthenticatedData":"!!!"}`, false},
+	{`{"plaintext":5}`, false},
+	{`{"plaintext":"YWJj"} x`, false},
+	{`[]`, false},
+}
+
+func TestDecodeFastPath(t *testing.T) {
+	for _, tc := range fastPathCases {
+		for _, op := range []Op{OpWrap, OpUnwrap} {
+			body := bytes.TrimSpace([]byte(tc.body))
+			fast, ok := decodeFast(op, body)
+			if ok != tc.fast {
+				t.Errorf("decodeFast(%v, %s) took it: %v, want %v", op, tc.body, ok, tc.fast)
+			}
+			if !ok {
+				continue
+			}
+			slow, ctxOK, err := decodeLenient(op, body)
+			if err != nil || !ctxOK || !reflect.DeepEqual(fast, slow) {
+				t.Errorf("%v %s: the fast path reads %+v, the walk %+v (ctxOK %v, err %v)", op, tc.body, fast, slow, ctxOK, err)
+			}
+		}
+	}
+}
+
+// BenchmarkDecodeRequest measures reading Cloud EKM's usual wrap body: the
+// fast path, and the lenient walk it saves.
+func BenchmarkDecodeRequest(b *testing.B) {
+	body := []byte(fastPathCases[0].body)
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := DecodeRequest(OpWrap, body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("walk", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := decodeLenient(OpWrap, body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 // FuzzDecodeRequest checks that the decoder never panics, refuses with a
 // *RequestError only, and that what it accepts survives a canonical
 // round trip unchanged.
@@ -172,8 +244,22 @@ func FuzzDecodeRequest(f *testing.F) {
 		f.Add(uint8(0), []byte(s))
 		f.Add(uint8(1), []byte(s))
 	}
+	for _, s := range fastPathCases {
+		f.Add(uint8(0), []byte(s.body))
+		f.Add(uint8(1), []byte(s.body))
+	}
 	f.Fuzz(func(t *testing.T, opb uint8, body []byte) {
 		op := Op(opb % 2)
+		// The fast path may decline anything, but what it takes, the
+		// lenient walk must read the same way.
+		if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && len(trimmed) <= MaxBody {
+			if fast, ok := decodeFast(op, trimmed); ok {
+				slow, ctxOK, err := decodeLenient(op, trimmed)
+				if err != nil || !ctxOK || !reflect.DeepEqual(fast, slow) {
+					t.Fatalf("%s: the fast path reads %+v, the walk %+v (ctxOK %v, err %v)", body, fast, slow, ctxOK, err)
+				}
+			}
+		}
 		req, ctxOK, err := DecodeRequest(op, body)
 		if err != nil {
 			var re *RequestError

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package ekm
+
+import (
+	"encoding/json"
+)
+
+// The fast path of DecodeRequest. Cloud EKM sends the proto3 JSON form:
+// lowerCamel names, each once. For such a body one json.Unmarshal into a
+// struct reads every field, at a fraction of the cost of the lenient walk
+// (a decoder per object, a token at a time). decodeFast takes a body only
+// when it can prove that the walk would read it the same way; for
+// anything else (another spelling, a field twice, a value of the wrong
+// type, bad base64, malformed JSON) it declines, and the walk decides,
+// with its precise errors. FuzzDecodeRequest checks that both agree.
+
+// fastBody is a WrapRequest or UnwrapRequest in proto3 JSON. Strings are
+// pointers and the reason raw so that null reads as the walk reads it.
+type fastBody struct {
+	KeyPath                     *string      `json:"keyPath"`
+	KeyURIPrefix                *string      `json:"keyUriPrefix"`
+	AdditionalAuthenticatedData *string      `json:"additionalAuthenticatedData"`
+	Plaintext                   *string      `json:"plaintext"`
+	WrappedBlob                 *string      `json:"wrappedBlob"`
+	AdditionalContext           *fastContext `json:"additionalContext"`
+}
+
+type fastContext struct {
+	FullResourceName     *string `json:"fullResourceName"`
+	RelativeResourceName *string `json:"relativeResourceName"`
+	IsKeyHealthCheck     *bool   `json:"isKeyHealthCheck"`
+	AccessReasonContext  *struct {
+		Reason json.RawMessage `json:"reason"`
+	} `json:"accessReasonContext"`
+}
+
+// The names the walk reads in each object, folded, with their proto3 JSON
+// spelling: the only spelling the fast path accepts for them.
+var (
+	fastRootNames = map[string]string{
+		"keypath": "keyPath", "keyuriprefix": "keyUriPrefix",
+		"additionalauthenticateddata": "additionalAuthenticatedData",
+		"plaintext":                   "plaintext", "wrappedblob": "wrappedBlob",
+		"additionalcontext": "additionalContext",
+	}
+	fastContextNames = map[string]string{
+		"fullresourcename": "fullResourceName", "relativeresourcename": "relativeResourceName",
+		"iskeyhealthcheck": "isKeyHealthCheck", "accessreasoncontext": "accessReasonContext",
+	}
+	fastReasonNames = map[string]string{"reason": "reason"}
+)
+
+// decodeFast returns the request in body, or ok false when the lenient
+// walk must decide. body is trimmed and within MaxBody.
+func decodeFast(op Op, body []byte) (req *Request, ok bool) {
+	var b fastBody
+	if json.Unmarshal(body, &b) != nil || !canonicalNames(body) {
+		return nil, false
+	}
+	req = &Request{KeyPath: deref(b.KeyPath), KeyURIPrefix: deref(b.KeyURIPrefix)}
+	var err error
+	if req.AdditionalAuthenticatedData, err = fastBytes(b.AdditionalAuthenticatedData); err != nil {
+		return nil, false
+	}
+	// The walk reads plaintext only in a wrap and wrappedBlob only in an
+	// unwrap; the other is not even type-checked there. Here a string was
+	// required of both: a body that fails that went to the walk.
+	switch op {
+	case OpWrap:
+		req.Plaintext, err = fastBytes(b.Plaintext)
+	case OpUnwrap:
+		req.WrappedBlob, err = fastBytes(b.WrappedBlob)
+	}
+	if err != nil {
+		return nil, false
+	}
+	if c := b.AdditionalContext; c != nil {
+		rc := &req.Context
+		rc.FullResourceName, rc.RelativeResourceName = deref(c.FullResourceName), deref(c.RelativeResourceName)
+		if c.IsKeyHealthCheck != nil {
+			rc.IsKeyHealthCheck = *c.IsKeyHealthCheck
+		}
+		if a := c.AccessReasonContext; a != nil && a.Reason != nil {
+			j, ok := reasonFromJSON(a.Reason)
+			if !ok {
+				return nil, false
+			}
+			rc.Justification = j
+		}
+	}
+	return req, true
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func fastBytes(s *string) ([]byte, error) {
+	if s == nil {
+		return nil, nil
+	}
+	return decodeBase64(*s)
+}
+
+// canonicalNames reports whether, in the objects the walk reads (the body,
+// its additionalContext, and that one's accessReasonContext), every name
+// that folds to a field the walk reads is spelled as proto3 JSON spells it
+// and no two names fold alike. Names elsewhere (inside unknown fields) are
+// not looked at, as the walk does not look at them either. body must be
+// valid JSON: json.Unmarshal has accepted it.
+func canonicalNames(body []byte) bool {
+	// One frame per open object or array: which names it checks ("" for
+	// none) and the folded names seen in it.
+	type frame struct {
+		names map[string]string
+		seen  []string
+	}
+	stack := make([]frame, 0, 8)
+	pending := fastRootNames // names of the object the next '{' opens
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; c {
+		case '{':
+			stack = append(stack, frame{names: pending})
+			pending = nil
+		case '[':
+			stack = append(stack, frame{})
+			pending = nil
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+		case '"':
+			start, plain := i+1, true
+			for i++; body[i] != '"'; i++ {
+				switch {
+				case body[i] == '\\':
+					plain = false
+					i++
+				case body[i] >= 0x80:
+					plain = false
+				}
+			}
+			name := body[start:i]
+			// A string followed by a colon is a name.
+			j := i + 1
+			for j < len(body) && isSpace(body[j]) {
+				j++
+			}
+			if j == len(body) || body[j] != ':' {
+				continue
+			}
+			i, pending = j, nil
+			f := &stack[len(stack)-1]
+			if f.names == nil {
+				continue
+			}
+			// encoding/json matches names without regard to case, Unicode
+			// folding included ("ſ" is an "s" to it), and unescapes them:
+			// with escapes or non-ASCII bytes in a name, the walk decides.
+			if !plain {
+				return false
+			}
+			key := fieldKey(string(name))
+			for _, k := range f.seen {
+				if k == key {
+					return false // given twice: the walk refuses it
+				}
+			}
+			f.seen = append(f.seen, key)
+			if want, known := f.names[key]; known && string(name) != want {
+				return false
+			}
+			switch {
+			case len(stack) == 1 && key == "additionalcontext":
+				pending = fastContextNames
+			case len(stack) == 2 && key == "accessreasoncontext":
+				pending = fastReasonNames
+			}
+		}
+	}
+	return true
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
