@@ -35,20 +35,31 @@ type fastContext struct {
 	} `json:"accessReasonContext"`
 }
 
-// The names the walk reads in each object, folded, with their proto3 JSON
-// spelling: the only spelling the fast path accepts for them.
+// names is what the fast path knows of one object's names: the proto3
+// JSON spelling of each name the walk reads there, with its folded form
+// (fieldKey), and the folded forms alone.
+type names struct {
+	exact  map[string]string
+	folded map[string]bool
+}
+
+func newNames(spellings ...string) *names {
+	n := &names{exact: map[string]string{}, folded: map[string]bool{}}
+	for _, s := range spellings {
+		n.exact[s] = fieldKey(s)
+		n.folded[fieldKey(s)] = true
+	}
+	return n
+}
+
+// The names the walk reads in the body, in its additionalContext, and in
+// that one's accessReasonContext.
 var (
-	fastRootNames = map[string]string{
-		"keypath": "keyPath", "keyuriprefix": "keyUriPrefix",
-		"additionalauthenticateddata": "additionalAuthenticatedData",
-		"plaintext":                   "plaintext", "wrappedblob": "wrappedBlob",
-		"additionalcontext": "additionalContext",
-	}
-	fastContextNames = map[string]string{
-		"fullresourcename": "fullResourceName", "relativeresourcename": "relativeResourceName",
-		"iskeyhealthcheck": "isKeyHealthCheck", "accessreasoncontext": "accessReasonContext",
-	}
-	fastReasonNames = map[string]string{"reason": "reason"}
+	fastRootNames = newNames("keyPath", "keyUriPrefix", "additionalAuthenticatedData",
+		"plaintext", "wrappedBlob", "additionalContext")
+	fastContextNames = newNames("fullResourceName", "relativeResourceName",
+		"isKeyHealthCheck", "accessReasonContext")
+	fastReasonNames = newNames("reason")
 )
 
 // decodeFast returns the request in body, or ok false when the lenient
@@ -113,13 +124,14 @@ func fastBytes(s *string) ([]byte, error) {
 // not looked at, as the walk does not look at them either. body must be
 // valid JSON: json.Unmarshal has accepted it.
 func canonicalNames(body []byte) bool {
-	// One frame per open object or array: which names it checks ("" for
+	// One frame per open object or array: which names it checks (nil for
 	// none) and the folded names seen in it.
 	type frame struct {
-		names map[string]string
+		names *names
 		seen  []string
 	}
-	stack := make([]frame, 0, 8)
+	var buf [8]frame
+	stack := buf[:0]
 	pending := fastRootNames // names of the object the next '{' opens
 	for i := 0; i < len(body); i++ {
 		switch c := body[i]; c {
@@ -162,16 +174,19 @@ func canonicalNames(body []byte) bool {
 			if !plain {
 				return false
 			}
-			key := fieldKey(string(name))
+			key, exact := f.names.exact[string(name)]
+			if !exact {
+				key = fieldKey(string(name))
+				if f.names.folded[key] {
+					return false // another spelling of a name the walk reads
+				}
+			}
 			for _, k := range f.seen {
 				if k == key {
 					return false // given twice: the walk refuses it
 				}
 			}
 			f.seen = append(f.seen, key)
-			if want, known := f.names[key]; known && string(name) != want {
-				return false
-			}
 			switch {
 			case len(stack) == 1 && key == "additionalcontext":
 				pending = fastContextNames
