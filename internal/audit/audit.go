@@ -180,6 +180,7 @@ type Log struct {
 	failures atomic.Uint64
 	entries  atomic.Uint64 // entries written
 	flushes  atomic.Uint64 // committed batches
+	flushNs  atomic.Int64  // their wall time, from taking the batch to the commit
 
 	cfg config
 }
@@ -318,10 +319,12 @@ func (l *Log) append(ctx context.Context, es ...Entry) error {
 	}
 }
 
-// Written returns how many entries this log has written since Open, and
-// in how many commits: the ratio is how well concurrent calls share them.
-func (l *Log) Written() (entries, commits uint64) {
-	return l.entries.Load(), l.flushes.Load()
+// Written returns how many entries this log has written since Open, in how
+// many commits, and the time those commits took: entries per commit is how
+// well concurrent calls share them, and the time per commit is what each
+// call waits at least (on most disks, one flush).
+func (l *Log) Written() (entries, commits uint64, took time.Duration) {
+	return l.entries.Load(), l.flushes.Load(), time.Duration(l.flushNs.Load())
 }
 
 // fail counts n entries that could not be written and logs why.

@@ -60,11 +60,13 @@ func (l *Log) run() {
 		l.queue, l.ticket = spare[:0], newTicket()
 		l.mu.Unlock()
 
+		start := time.Now()
 		err := l.flush(batch)
 		if err != nil {
 			err = fmt.Errorf("audit: write %d entries: %w", len(batch), err)
 			l.fail(len(batch), err)
 		} else {
+			l.flushNs.Add(int64(time.Since(start)))
 			l.flushes.Add(1)
 			l.entries.Add(uint64(len(batch)))
 		}

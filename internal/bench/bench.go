@@ -310,6 +310,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err := r.saveProfile(); err != nil {
 		return nil, err
 	}
+	if o.Standard {
+		r.busyRuns(ctx, wls)
+	}
 	if o.Ceiling && r.s.RawCrypto == nil {
 		if err := r.rawCrypto(); err != nil {
 			return nil, err
@@ -475,15 +478,45 @@ func (r *runner) rawCrypto() error {
 	return nil
 }
 
+// busyPhasePrefix starts the phase of the runs at more connections.
+const busyPhasePrefix = "c="
+
+// busyRuns measures Encrypt 32 B over REST, and its echo, at four times
+// the connections: a durable audit commit answers every call that waits
+// for it, so the more calls wait, the less each pays; the standard figure
+// at 32 connections is then set beside this one.
+func (r *runner) busyRuns(ctx context.Context, wls []*workload) {
+	if !r.o.Ceiling || !slices.Contains(r.o.Transports, REST) || ctx.Err() != nil {
+		return
+	}
+	i := slices.IndexFunc(wls, func(w *workload) bool { return w.name == wEncrypt32 })
+	if i < 0 {
+		return
+	}
+	conc := 4 * r.o.Concurrency
+	phase := busyPhasePrefix + strconv.Itoa(conc)
+	e := r.runEchoAt(ctx, ceilEcho32, REST, conc)
+	e.Phase = phase
+	res := r.runWorkload(ctx, wls[i], REST, r.f, phase, conc)
+	r.s.Results = append(r.s.Results, e, res)
+}
+
 // runEcho drives the echo with the Encrypt request of the given size.
 func (r *runner) runEcho(ctx context.Context, size, transport string) Result {
+	return r.runEchoAt(ctx, size, transport, r.o.Concurrency)
+}
+
+// runEchoAt is runEcho with c workers.
+func (r *runner) runEchoAt(ctx context.Context, size, transport string, c int) Result {
 	f := r.f
 	plaintext, answer := f.plaintext32, f.encrypt32Size
 	if size == ceilEcho4k {
 		plaintext, answer = f.plaintext4k, f.encrypt4kSize
 	}
-	c := r.o.Concurrency
 	name := size + "/" + transport
+	if c != r.o.Concurrency {
+		name += fmt.Sprintf(" (%s%d)", busyPhasePrefix, c)
+	}
 	ops := make([]Op, c)
 	var hc interface{ CloseIdleConnections() }
 	if transport == REST {
@@ -600,7 +633,8 @@ func (r *runner) measureOnce(ctx context.Context, cfg RunConfig, name string, op
 		res.OtherCPU = others * 100
 	}
 	if commits := audit1[1] - audit0[1]; audited && commits > 0 {
-		res.AuditPerCommit = float64(audit1[0]-audit0[0]) / float64(commits)
+		res.AuditPerCommit = (audit1[0] - audit0[0]) / commits
+		res.AuditCommitMs = (audit1[2] - audit0[2]) / commits * 1000
 	}
 	r.notef("%-28s %8.0f req/s  p50 %-8s p99 %-8s max %-8s errors %d", name, res.RPS,
 		fmtDur(time.Duration(res.Latency.P50*1e6)), fmtDur(time.Duration(res.Latency.P99*1e6)),
@@ -613,10 +647,17 @@ func (r *runner) measureOnce(ctx context.Context, cfg RunConfig, name string, op
 
 // attachCeilings fills each Custos result's ceiling and ratios.
 func (r *runner) attachCeilings() {
+	// Echo runs by size/transport, and by size/transport/phase for those
+	// made at other loads; a Custos run is set beside the echo of its own
+	// phase if there is one.
 	echo := map[string]Result{}
 	for _, res := range r.s.Results {
 		if res.Target == "echo" {
-			echo[res.Workload+"/"+res.Transport] = res
+			key := res.Workload + "/" + res.Transport
+			if res.Phase != "" {
+				key += "/" + res.Phase
+			}
+			echo[key] = res
 		}
 	}
 	raw := map[string]RawResult{}
@@ -637,7 +678,10 @@ func (r *runner) attachCeilings() {
 			}
 			continue
 		}
-		e, ok := echo[res.Ceiling+"/"+res.Transport]
+		e, ok := echo[res.Ceiling+"/"+res.Transport+"/"+res.Phase]
+		if !ok {
+			e, ok = echo[res.Ceiling+"/"+res.Transport]
+		}
 		if !ok {
 			res.Ceiling = ""
 			continue
@@ -663,9 +707,10 @@ func scaleKeyName(f *fixture, i int) string {
 // newRand returns worker w's generator.
 func newRand(w int) *rand.Rand { return rand.New(rand.NewPCG(uint64(w)+7, 0xbe7c4)) }
 
-// auditCounters reads the audit entries and commits written so far from
-// the started server's /metrics, when pid is that server.
-func (r *runner) auditCounters(pid int) (n [2]uint64, ok bool) {
+// auditCounters reads from the started server's /metrics, when pid is
+// that server, the audit entries and commits written so far and the
+// seconds those commits took.
+func (r *runner) auditCounters(pid int) (n [3]float64, ok bool) {
 	if r.srv == nil || !r.srv.withMetrics || pid != r.pid || pid <= 0 {
 		return n, false
 	}
@@ -679,10 +724,10 @@ func (r *runner) auditCounters(pid int) (n [2]uint64, ok bool) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		return n, false
 	}
-	for i, name := range []string{"custos_audit_entries_total ", "custos_audit_commits_total "} {
+	for i, name := range []string{"custos_audit_entries_total ", "custos_audit_commits_total ", "custos_audit_commit_seconds_total "} {
 		for line := range strings.Lines(string(body)) {
 			if v, found := strings.CutPrefix(line, name); found {
-				n[i], err = strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+				n[i], err = strconv.ParseFloat(strings.TrimSpace(v), 64)
 				if err != nil {
 					return n, false
 				}

@@ -173,14 +173,14 @@ func WriteMarkdown(w io.Writer, s *Summary, in ReportInput) error {
 	p("\n")
 
 	p("## Load runs\n\n")
-	p("CPU columns, from /proc over each run: CPU time per request of the server process (Custos, or the echo for ceiling rows) and of the load generator, and the share of the cores other processes used meanwhile (a busy neighbour on a shared machine shows there). Audit entries per commit, from the server's /metrics: how many calls each durable audit commit answered.\n\n")
-	p("| Workload | Transport | Target | Phase | Workers | Conns | req/s | p50 | p90 | p99 | max | Errors | Ceiling | Ceiling req/s | Ratio | p99 vs ceiling | Server CPU µs/req | Generator CPU µs/req | Audit entries/commit | Others %% |\n")
-	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	p("CPU columns, from /proc over each run: CPU time per request of the server process (Custos, or the echo for ceiling rows) and of the load generator, and the share of the cores other processes used meanwhile (a busy neighbour on a shared machine shows there). Audit entries per commit and the mean wall time of a commit, from the server's /metrics: how many calls each durable audit commit answered, and how long they waited for it.\n\n")
+	p("| Workload | Transport | Target | Phase | Workers | Conns | req/s | p50 | p90 | p99 | max | Errors | Ceiling | Ceiling req/s | Ratio | p99 vs ceiling | Server CPU µs/req | Generator CPU µs/req | Audit entries/commit | Audit commit ms | Others %% |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range s.Results {
-		p("| %s | %s | %s | %s | %d | %d | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %.0f |\n",
+		p("| %s | %s | %s | %s | %d | %d | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %.0f |\n",
 			r.Workload, r.Transport, r.Target, dash(r.Phase), r.Concurrency, r.Connections, num(r.RPS),
 			msStr(r.Latency.P50), msStr(r.Latency.P90), msStr(r.Latency.P99), msStr(r.Latency.Max), r.Errors,
-			dash(r.Ceiling), numOrDash(r.CeilingRPS), ratio(r.Ratio), ratio(r.P99Ratio), numOrDash(r.ServerCPUus), numOrDash(r.ClientCPUus), numOrDash(r.AuditPerCommit), r.OtherCPU)
+			dash(r.Ceiling), numOrDash(r.CeilingRPS), ratio(r.Ratio), ratio(r.P99Ratio), numOrDash(r.ServerCPUus), numOrDash(r.ClientCPUus), numOrDash(r.AuditPerCommit), numOrDash(r.AuditCommitMs), r.OtherCPU)
 	}
 	p("\n")
 	var errs []string

@@ -194,3 +194,27 @@ func TestNum(t *testing.T) {
 		}
 	}
 }
+
+// TestBusyPhase checks that the runs at four times the connections are set
+// beside the echo at that load, and named in the Encrypt target.
+func TestBusyPhase(t *testing.T) {
+	s := sampleSummary()
+	echo := Result{Workload: ceilEcho32, Transport: REST, Target: "echo", Phase: "c=128", Concurrency: 128, RPS: 25000, Latency: Latency{P99: 20}}
+	busy := Result{Workload: wEncrypt32, Transport: REST, Target: "custos", Phase: "c=128", Concurrency: 128, Ceiling: ceilEcho32,
+		RPS: 15000, Latency: Latency{P99: 24}, AuditPerCommit: 40, AuditCommitMs: 1}
+	s.Results = append(s.Results, echo, busy)
+	r := &runner{s: s}
+	r.attachCeilings()
+	got := s.Results[len(s.Results)-1]
+	if got.CeilingRPS != 25000 || got.Ratio != 0.6 || got.P99Ratio != 1.2 {
+		t.Errorf("c=128 run against ceiling %v req/s, ratio %v, p99 ratio %v; want the c=128 echo: 25000, 0.6, 1.2", got.CeilingRPS, got.Ratio, got.P99Ratio)
+	}
+	if standard := s.Results[1]; standard.CeilingRPS != 20000 {
+		t.Errorf("the standard run is set beside %v req/s, want the standard echo's 20000", standard.CeilingRPS)
+	}
+	for _, tg := range evaluate(s) {
+		if tg.ID == "encrypt-32-rest" && !strings.Contains(tg.Detail, "at 128 connections (c=128) it makes 15,000 req/s, 60% of the echo's at that load (p99 1.20× the echo's), 40.0 entries per commit") {
+			t.Errorf("encrypt-32-rest detail does not name the run at 128 connections: %s", tg.Detail)
+		}
+	}
+}

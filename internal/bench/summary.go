@@ -97,6 +97,9 @@ type Result struct {
 	// the server wrote during the run (from its /metrics): how well
 	// concurrent calls share the cost of a commit.
 	AuditPerCommit float64 `json:"auditEntriesPerCommit,omitempty"`
+	// AuditCommitMs is the mean wall time of those commits, which every
+	// audited call waits for at least.
+	AuditCommitMs float64 `json:"auditCommitMs,omitempty"`
 	// OtherCPU is the share of the machine's cores (percent) that other
 	// processes used during the run: a busy neighbour shows here.
 	OtherCPU float64 `json:"otherCpuPercent"`

@@ -33,17 +33,19 @@ func evaluate(s *Summary) []Target {
 		}
 		return nil
 	}
-	findEcho := func(size, transport string) *Result {
+	findEchoAt := func(size, transport, phase string) *Result {
 		for i := range s.Results {
 			r := &s.Results[i]
-			if r.Target == "echo" && r.Workload == size && r.Transport == transport {
+			if r.Target == "echo" && r.Workload == size && r.Transport == transport && r.Phase == phase {
 				return r
 			}
 		}
 		return nil
 	}
+	findEcho := func(size, transport string) *Result { return findEchoAt(size, transport, "") }
 
 	// Encrypt 32 B against the echo, per transport.
+	// (busyPhase names the runs at more connections, if any.)
 	for _, t := range []string{REST, GRPC} {
 		id := "encrypt-32-" + t
 		goal := fmt.Sprintf("Encrypt 32 B over %s as the app, data-access audit on: ≥ %.0f%% of the bare %s echo's requests/s at %d connections, p99 ≤ %.1f× the echo's",
@@ -82,8 +84,15 @@ func evaluate(s *Summary) []Target {
 			if q.ServerCPUus > 0 && r.ServerCPUus > 0 {
 				tg.Detail += fmt.Sprintf(" at %.0f µs of server CPU: the durable audit entry costs %.0f µs per request", q.ServerCPUus, r.ServerCPUus-q.ServerCPUus)
 				if r.AuditPerCommit > 0 {
-					tg.Detail += fmt.Sprintf(", each commit (one fdatasync) writing %.1f entries", r.AuditPerCommit)
+					tg.Detail += fmt.Sprintf(", each commit (one fdatasync) writing %.1f entries and taking %.2f ms of wall time, which every call waits for", r.AuditPerCommit, r.AuditCommitMs)
 				}
+			}
+		}
+		// The same call with more connections: more calls share a commit.
+		if phase := busyPhase(s); phase != "" {
+			if b, be := find(wEncrypt32, t, phase), findEchoAt(ceilEcho32, t, phase); b != nil && be != nil && be.RPS > 0 && be.Latency.P99 > 0 {
+				tg.Detail += fmt.Sprintf("; at %d connections (%s) it makes %s req/s, %.0f%% of the echo's at that load (p99 %.2f× the echo's), %.1f entries per commit",
+					b.Concurrency, phase, num(b.RPS), b.RPS/be.RPS*100, b.Latency.P99/be.Latency.P99, b.AuditPerCommit)
 			}
 		}
 		if r.OtherCPU >= 10 || e.OtherCPU >= 10 {
@@ -373,4 +382,15 @@ func rawOf(s *Summary, name string) *RawResult {
 		}
 	}
 	return nil
+}
+
+// busyPhase returns the phase of the runs made at more connections than
+// the standard (see runner.busyRuns), or "" if there are none.
+func busyPhase(s *Summary) string {
+	for _, r := range s.Results {
+		if strings.HasPrefix(r.Phase, busyPhasePrefix) {
+			return r.Phase
+		}
+	}
+	return ""
 }

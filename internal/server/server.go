@@ -302,8 +302,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	authz := iam.WithQuotas(policies, s.quotas)
 	s.metrics = metrics.New()
 	s.metrics.AddCounter("custos_audit_write_failures_total", "Audit entries that could not be written (the calls failed).", s.audit.Failures)
-	s.metrics.AddCounter("custos_audit_entries_total", "Audit entries written.", func() uint64 { n, _ := s.audit.Written(); return n })
-	s.metrics.AddCounter("custos_audit_commits_total", "Durable commits that wrote audit entries; entries per commit is how well concurrent calls share them.", func() uint64 { _, n := s.audit.Written(); return n })
+	s.metrics.AddCounter("custos_audit_entries_total", "Audit entries written.", func() uint64 { n, _, _ := s.audit.Written(); return n })
+	s.metrics.AddCounter("custos_audit_commits_total", "Durable commits that wrote audit entries; entries per commit is how well concurrent calls share them.", func() uint64 { _, n, _ := s.audit.Written(); return n })
+	s.metrics.AddWriter(func(w io.Writer) error {
+		_, _, took := s.audit.Written()
+		_, err := fmt.Fprintf(w, "# HELP custos_audit_commit_seconds_total Time the durable audit commits took (each audited call waits for one).\n# TYPE custos_audit_commit_seconds_total counter\ncustos_audit_commit_seconds_total %g\n", took.Seconds())
+		return err
+	})
 	s.svc = kms.New(kms.Config{
 		Store: store, Keystore: ks, Authorizer: authz, Auditor: s.audit, Logger: log,
 		MinRotationPeriod: minPeriod, MinDestroyDuration: minPeriod,

@@ -38,6 +38,7 @@ func TestMetrics(t *testing.T) {
 		`custos_requests_total{method="GetKeyRing",code="NOT_FOUND"} 1`,
 		`custos_request_duration_seconds_count{method="CreateKeyRing"} 1`,
 		`custos_audit_write_failures_total 0`,
+		`# TYPE custos_audit_commit_seconds_total counter`,
 		`# TYPE custos_request_duration_seconds histogram`,
 	} {
 		if !strings.Contains(body, want) {
