@@ -183,6 +183,9 @@ func WriteMarkdown(w io.Writer, s *Summary, in ReportInput) error {
 			dash(r.Ceiling), numOrDash(r.CeilingRPS), ratio(r.Ratio), ratio(r.P99Ratio), numOrDash(r.ServerCPUus), numOrDash(r.ClientCPUus), numOrDash(r.AuditPerCommit), numOrDash(r.AuditCommitMs), r.OtherCPU)
 	}
 	p("\n")
+	if phase := busyPhase(s); phase != "" {
+		p("Phase `%s`: Encrypt 32 B over REST and its echo again at that many connections. Every audited call waits for a durable commit that answers all the calls waiting with it: with more calls waiting, each commit answers more of them.\n\n", phase)
+	}
 	var errs []string
 	for _, r := range s.Results {
 		if r.FirstError != "" {
