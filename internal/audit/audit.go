@@ -248,10 +248,13 @@ func (l *Log) checkLast(ctx context.Context, h head, sum []byte) error {
 	if err := l.signer.Verify(rec); err != nil {
 		return fmt.Errorf("%w: entry %d: %w", ErrBroken, h.Seq, err)
 	}
+	// The head names the last entry of the last record: a head that names
+	// one inside a record was rolled back, and appending after it would
+	// give two records the same entries.
 	es, err := decodeSegment(first, rec.Data)
 	i := h.Seq - first
-	if err != nil || i >= int64(len(es)) || !bytes.Equal(es[i].sum, sum) {
-		return fmt.Errorf("%w: entry %d does not match the head", ErrBroken, h.Seq)
+	if err != nil || i != int64(len(es))-1 || !bytes.Equal(es[i].sum, sum) {
+		return fmt.Errorf("%w: entry %d does not match the head, or is not the last of its record", ErrBroken, h.Seq)
 	}
 	return nil
 }

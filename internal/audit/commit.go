@@ -47,8 +47,9 @@ func (l *Log) run() {
 		}
 		// Let the goroutines that are ready to run go first: under load,
 		// many are calls about to append, which then share this commit.
-		// Idle, nothing else is ready and this costs nothing.
-		for n := len(l.queue); !l.closing; n = len(l.queue) {
+		// Idle, nothing else is ready and this costs nothing. A batch is
+		// not held back once it fills a record.
+		for n := len(l.queue); !l.closing && n < maxSegment; n = len(l.queue) {
 			l.mu.Unlock()
 			runtime.Gosched()
 			l.mu.Lock()
