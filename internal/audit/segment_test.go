@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -290,5 +291,54 @@ func TestVerifyDetectsTamperingInSegments(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLogWrittenOneRecordPerEntry opens a log as the first version wrote
+// it, one record per entry encoded by encoding/json (which escapes <, >
+// and &), and checks that it verifies and that appends go on from it.
+func TestLogWrittenOneRecordPerEntry(t *testing.T) {
+	f := newFixture(t)
+	f.log.Close()
+	ctx := context.Background()
+	c := newChainer(f.chainKey)
+	prev := zeroHash
+	const n = 5
+	err := f.store.Update(ctx, func(tx storage.Tx) error {
+		for seq := int64(1); seq <= n; seq++ {
+			e := testEntry(int(seq))
+			e.Seq, e.Time = seq, time.Date(2026, 11, 1, 0, 0, int(seq), 0, time.UTC)
+			e.Details = map[string]string{"note": "<&>"}
+			prev = c.sum(prev, &e)
+			e.Hash = fmt.Sprintf("%x", prev)
+			data, err := json.Marshal(&e)
+			if err != nil {
+				return err
+			}
+			r := storage.Record{Kind: KindEntry, Name: entryName(seq), Parent: ParentEntry, Data: data}
+			f.ks.Sign(&r)
+			if err := tx.Create(ctx, r); err != nil {
+				return err
+			}
+		}
+		data, _ := json.Marshal(head{Seq: n, Hash: fmt.Sprintf("%x", prev)})
+		h := storage.Record{Kind: KindSystem, Name: HeadName, Data: data}
+		f.ks.Sign(&h)
+		return tx.Create(ctx, h)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(getRecord(t, f, entryName(1)).Data, []byte(`\u003c`)) {
+		t.Fatal("the old encoding is not what this test meant to write")
+	}
+	l := f.open(t)
+	appendTogether(t, l, 100, 3)
+	if rep := f.verify(t); !rep.OK || rep.Entries != n+3 {
+		t.Fatalf("Verify = %+v, want OK with %d entries", rep, n+3)
+	}
+	got, err := l.List(ctx, Query{AfterSeq: 3})
+	if err != nil || len(got) != n+3-3 || got[0].Details["note"] != "<&>" {
+		t.Fatalf("List(after 3) = %d entries (%v), first %+v", len(got), err, got)
 	}
 }
