@@ -269,6 +269,36 @@ func unmarshal(data []byte, m proto.Message) error {
 	return nil
 }
 
+// printList lists the elements of field at path, every page, and prints
+// them: the whole array with --output json; otherwise a table of header
+// with one row made by row from each element, or the note none (to stderr)
+// when there are none.
+func printList[T any, M interface {
+	*T
+	proto.Message
+}](ctx context.Context, g *globals, c *client, path, field string, q url.Values, none string, header []string, row func(M) []string) error {
+	items, err := c.list(ctx, path, field, q)
+	if err != nil {
+		return err
+	}
+	if g.json() {
+		return printJSONArray(g.stdout, items)
+	}
+	if len(items) == 0 {
+		notef(g.stderr, "%s", none)
+		return nil
+	}
+	rows := make([][]string, 0, len(items))
+	for _, raw := range items {
+		m := M(new(T))
+		if err := unmarshal(raw, m); err != nil {
+			return err
+		}
+		rows = append(rows, row(m))
+	}
+	return printTable(g.stdout, header, rows)
+}
+
 // list fetches every page of a list method at path and returns the elements
 // of field (e.g. "keyRings") from all pages, in order.
 func (c *client) list(ctx context.Context, path, field string, q url.Values) ([]json.RawMessage, error) {

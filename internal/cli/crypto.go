@@ -116,6 +116,19 @@ func checkCRC(what string, data []byte, sum *wrapperspb.Int64Value) error {
 	return nil
 }
 
+// printChecked ends a crypto command: it checks data, the answer's result,
+// against the checksum the server sent with it, then prints the answer's
+// JSON with --output json, or data to the --out file.
+func (g *globals) printChecked(body []byte, what string, data []byte, sum *wrapperspb.Int64Value, out string) error {
+	if err := checkCRC(what, data, sum); err != nil {
+		return err
+	}
+	if g.json() {
+		return printJSON(g.stdout, body)
+	}
+	return g.writeOutput("out", out, data)
+}
+
 // aadOptions are --aad and --aad-file.
 type aadOptions struct{ text, file string }
 
@@ -247,13 +260,7 @@ algorithm), as Cloud KMS clients do; decrypt the result with
 				if err != nil {
 					return err
 				}
-				if err := checkCRC("ciphertext", resp.GetCiphertext(), resp.GetCiphertextCrc32C()); err != nil {
-					return err
-				}
-				if g.json() {
-					return printJSON(g.stdout, body)
-				}
-				return g.writeOutput("out", out, resp.GetCiphertext())
+				return g.printChecked(body, "ciphertext", resp.GetCiphertext(), resp.GetCiphertextCrc32C(), out)
 			})
 		},
 	}
@@ -412,8 +419,8 @@ POST /v1/NAME:asymmetricDecrypt on RSA-OAEP ciphertext (see
 				if err != nil {
 					return err
 				}
-				var plaintext []byte
-				var body []byte
+				var body, plaintext []byte
+				var sum *wrapperspb.Int64Value
 				switch {
 				case raw:
 					req := &kmspb.RawDecryptRequest{
@@ -425,29 +432,21 @@ POST /v1/NAME:asymmetricDecrypt on RSA-OAEP ciphertext (see
 						AdditionalAuthenticatedDataCrc32C: crc32c(aadBytes),
 						InitializationVectorCrc32C:        crc32c(iv),
 					}
-					if body, err = c.post(ctx, name.path(":rawDecrypt"), nil, req); err != nil {
-						return err
-					}
 					resp := &kmspb.RawDecryptResponse{}
-					if err := unmarshal(body, resp); err != nil {
+					if body, err = c.call(ctx, name.path(":rawDecrypt"), req, resp); err != nil {
 						return err
 					}
-					plaintext = resp.GetPlaintext()
-					err = checkCRC("plaintext", plaintext, resp.GetPlaintextCrc32C())
+					plaintext, sum = resp.GetPlaintext(), resp.GetPlaintextCrc32C()
 				case name.kind == kindVersion:
 					req := &kmspb.AsymmetricDecryptRequest{
 						Ciphertext:       ciphertext,
 						CiphertextCrc32C: crc32c(ciphertext),
 					}
-					if body, err = c.post(ctx, name.path(":asymmetricDecrypt"), nil, req); err != nil {
-						return err
-					}
 					resp := &kmspb.AsymmetricDecryptResponse{}
-					if err := unmarshal(body, resp); err != nil {
+					if body, err = c.call(ctx, name.path(":asymmetricDecrypt"), req, resp); err != nil {
 						return err
 					}
-					plaintext = resp.GetPlaintext()
-					err = checkCRC("plaintext", plaintext, resp.GetPlaintextCrc32C())
+					plaintext, sum = resp.GetPlaintext(), resp.GetPlaintextCrc32C()
 				default:
 					req := &kmspb.DecryptRequest{
 						Ciphertext:                        ciphertext,
@@ -455,23 +454,13 @@ POST /v1/NAME:asymmetricDecrypt on RSA-OAEP ciphertext (see
 						CiphertextCrc32C:                  crc32c(ciphertext),
 						AdditionalAuthenticatedDataCrc32C: crc32c(aadBytes),
 					}
-					if body, err = c.post(ctx, name.path(":decrypt"), nil, req); err != nil {
-						return err
-					}
 					resp := &kmspb.DecryptResponse{}
-					if err := unmarshal(body, resp); err != nil {
+					if body, err = c.call(ctx, name.path(":decrypt"), req, resp); err != nil {
 						return err
 					}
-					plaintext = resp.GetPlaintext()
-					err = checkCRC("plaintext", plaintext, resp.GetPlaintextCrc32C())
+					plaintext, sum = resp.GetPlaintext(), resp.GetPlaintextCrc32C()
 				}
-				if err != nil {
-					return err
-				}
-				if g.json() {
-					return printJSON(g.stdout, body)
-				}
-				return g.writeOutput("out", out, plaintext)
+				return g.printChecked(body, "plaintext", plaintext, sum, out)
 			})
 		},
 	}
@@ -520,13 +509,7 @@ Check a signature with "custos verify".`,
 				if err != nil {
 					return err
 				}
-				if err := checkCRC("signature", resp.GetSignature(), resp.GetSignatureCrc32C()); err != nil {
-					return err
-				}
-				if g.json() {
-					return printJSON(g.stdout, body)
-				}
-				return g.writeOutput("out", out, resp.GetSignature())
+				return g.printChecked(body, "signature", resp.GetSignature(), resp.GetSignatureCrc32C(), out)
 			})
 		},
 	}
@@ -747,13 +730,7 @@ With --output json the MacSignResponse or MacVerifyResponse object is printed.`,
 				if err != nil {
 					return err
 				}
-				if err := checkCRC("mac", resp.GetMac(), resp.GetMacCrc32C()); err != nil {
-					return err
-				}
-				if g.json() {
-					return printJSON(g.stdout, body)
-				}
-				return g.writeOutput("out", out, resp.GetMac())
+				return g.printChecked(body, "mac", resp.GetMac(), resp.GetMacCrc32C(), out)
 			})
 		},
 	}

@@ -167,29 +167,13 @@ func newImportJobsListCmd(g *globals) *cobra.Command {
 			}
 			q := listQuery(filter, orderBy)
 			return g.do(cmd, func(ctx context.Context, c *client) error {
-				items, err := c.list(ctx, ring.path("/importJobs"), "importJobs", q)
-				if err != nil {
-					return err
-				}
-				if g.json() {
-					return printJSONArray(g.stdout, items)
-				}
-				if len(items) == 0 {
-					notef(g.stderr, "no import jobs in %s", ring)
-					return nil
-				}
-				var rows [][]string
-				for _, raw := range items {
-					j := &kmspb.ImportJob{}
-					if err := unmarshal(raw, j); err != nil {
-						return err
-					}
-					rows = append(rows, []string{
-						j.GetName(), enumName(j.GetImportMethod()), enumName(j.GetState()),
-						formatTime(j.GetCreateTime()), formatTime(j.GetExpireTime()),
+				return printList(ctx, g, c, ring.path("/importJobs"), "importJobs", q, fmt.Sprintf("no import jobs in %s", ring),
+					[]string{"NAME", "METHOD", "STATE", "CREATED", "EXPIRES"}, func(j *kmspb.ImportJob) []string {
+						return []string{
+							j.GetName(), enumName(j.GetImportMethod()), enumName(j.GetState()),
+							formatTime(j.GetCreateTime()), formatTime(j.GetExpireTime()),
+						}
 					})
-				}
-				return printTable(g.stdout, []string{"NAME", "METHOD", "STATE", "CREATED", "EXPIRES"}, rows)
 			})
 		},
 	}

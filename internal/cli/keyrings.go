@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 
 	"cloud.google.com/go/kms/apiv1/kmspb"
@@ -72,26 +73,10 @@ Text output is a table; --output json prints one array of KeyRing objects.`,
 			}
 			q := listQuery(filter, orderBy)
 			return g.do(cmd, func(ctx context.Context, c *client) error {
-				items, err := c.list(ctx, loc.path("/keyRings"), "keyRings", q)
-				if err != nil {
-					return err
-				}
-				if g.json() {
-					return printJSONArray(g.stdout, items)
-				}
-				if len(items) == 0 {
-					notef(g.stderr, "no key rings in %s", loc)
-					return nil
-				}
-				var rows [][]string
-				for _, raw := range items {
-					kr := &kmspb.KeyRing{}
-					if err := unmarshal(raw, kr); err != nil {
-						return err
-					}
-					rows = append(rows, []string{kr.GetName(), formatTime(kr.GetCreateTime())})
-				}
-				return printTable(g.stdout, []string{"NAME", "CREATED"}, rows)
+				return printList(ctx, g, c, loc.path("/keyRings"), "keyRings", q, fmt.Sprintf("no key rings in %s", loc),
+					[]string{"NAME", "CREATED"}, func(kr *kmspb.KeyRing) []string {
+						return []string{kr.GetName(), formatTime(kr.GetCreateTime())}
+					})
 			})
 		},
 	}

@@ -320,33 +320,17 @@ array of CryptoKey objects.`,
 			}
 			q := listQuery(filter, orderBy)
 			return g.do(cmd, func(ctx context.Context, c *client) error {
-				items, err := c.list(ctx, ring.path("/cryptoKeys"), "cryptoKeys", q)
-				if err != nil {
-					return err
-				}
-				if g.json() {
-					return printJSONArray(g.stdout, items)
-				}
-				if len(items) == 0 {
-					notef(g.stderr, "no keys in %s", ring)
-					return nil
-				}
-				var rows [][]string
-				for _, raw := range items {
-					ck := &kmspb.CryptoKey{}
-					if err := unmarshal(raw, ck); err != nil {
-						return err
-					}
-					primary := ""
-					if p := ck.GetPrimary(); p != nil {
-						primary = lastSegment(p.GetName())
-					}
-					rows = append(rows, []string{
-						ck.GetName(), enumName(ck.GetPurpose()), enumName(ck.GetVersionTemplate().GetAlgorithm()),
-						primary, formatTime(ck.GetCreateTime()),
+				return printList(ctx, g, c, ring.path("/cryptoKeys"), "cryptoKeys", q, fmt.Sprintf("no keys in %s", ring),
+					[]string{"NAME", "PURPOSE", "ALGORITHM", "PRIMARY", "CREATED"}, func(ck *kmspb.CryptoKey) []string {
+						primary := ""
+						if p := ck.GetPrimary(); p != nil {
+							primary = lastSegment(p.GetName())
+						}
+						return []string{
+							ck.GetName(), enumName(ck.GetPurpose()), enumName(ck.GetVersionTemplate().GetAlgorithm()),
+							primary, formatTime(ck.GetCreateTime()),
+						}
 					})
-				}
-				return printTable(g.stdout, []string{"NAME", "PURPOSE", "ALGORITHM", "PRIMARY", "CREATED"}, rows)
 			})
 		},
 	}

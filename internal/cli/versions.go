@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 
@@ -79,29 +80,13 @@ objects.`,
 				return usageErrorf("--view: unknown value %q; want FULL", view)
 			}
 			return g.do(cmd, func(ctx context.Context, c *client) error {
-				items, err := c.list(ctx, key.path("/cryptoKeyVersions"), "cryptoKeyVersions", q)
-				if err != nil {
-					return err
-				}
-				if g.json() {
-					return printJSONArray(g.stdout, items)
-				}
-				if len(items) == 0 {
-					notef(g.stderr, "no versions of %s", key)
-					return nil
-				}
-				var rows [][]string
-				for _, raw := range items {
-					v := &kmspb.CryptoKeyVersion{}
-					if err := unmarshal(raw, v); err != nil {
-						return err
-					}
-					rows = append(rows, []string{
-						v.GetName(), enumName(v.GetState()), enumName(v.GetAlgorithm()),
-						enumName(v.GetProtectionLevel()), formatTime(v.GetCreateTime()),
+				return printList(ctx, g, c, key.path("/cryptoKeyVersions"), "cryptoKeyVersions", q, fmt.Sprintf("no versions of %s", key),
+					[]string{"NAME", "STATE", "ALGORITHM", "PROTECTION", "CREATED"}, func(v *kmspb.CryptoKeyVersion) []string {
+						return []string{
+							v.GetName(), enumName(v.GetState()), enumName(v.GetAlgorithm()),
+							enumName(v.GetProtectionLevel()), formatTime(v.GetCreateTime()),
+						}
 					})
-				}
-				return printTable(g.stdout, []string{"NAME", "STATE", "ALGORITHM", "PROTECTION", "CREATED"}, rows)
 			})
 		},
 	}
