@@ -3,11 +3,9 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -21,44 +19,6 @@ import (
 // kmspb messages, so these helpers send JSON encoded with encoding/json
 // rather than protojson; everything else (authentication, error decoding,
 // size limits) is the client's.
-
-// adminRequest sends one request to the server and returns the response
-// when its status is 2xx; the caller closes its body. body is sent as is
-// with Content-Type application/json, or no body when nil. A non-2xx answer
-// becomes an [*APIError].
-func (c *client) adminRequest(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Response, error) {
-	u := *c.base
-	u.Path = strings.TrimSuffix(c.base.Path, "/") + path
-	u.RawPath = ""
-	u.RawQuery = q.Encode()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
-	if err != nil {
-		return nil, fmt.Errorf("building the request: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, &transportError{addr: c.base.String(), err: err}
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer resp.Body.Close()
-		data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-		if err != nil {
-			return nil, &transportError{addr: c.base.String(), err: err}
-		}
-		return nil, decodeError(resp.StatusCode, data)
-	}
-	return resp, nil
-}
 
 // adminCall sends one admin API call and returns its JSON answer. body,
 // if not nil, is encoded with encoding/json; a POST or PUT without body
@@ -74,29 +34,7 @@ func (c *client) adminCall(ctx context.Context, method, path string, q url.Value
 	case method == http.MethodPost || method == http.MethodPut:
 		b = []byte("{}")
 	}
-	return c.adminCallRaw(ctx, method, path, q, b)
-}
-
-// adminCallRaw is adminCall with a body already encoded (nil for none).
-func (c *client) adminCallRaw(ctx context.Context, method, path string, q url.Values, body []byte) ([]byte, error) {
-	resp, err := c.adminRequest(ctx, method, path, q, body)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
-	if err != nil {
-		return nil, &transportError{addr: c.base.String(), err: err}
-	}
-	if len(data) > maxResponseBytes {
-		return nil, fmt.Errorf("the response to %s %s is larger than %d bytes", method, path, maxResponseBytes)
-	}
-	// The admin API ends its answers with a newline; printJSON adds its own.
-	data = bytes.TrimSpace(data)
-	if !json.Valid(data) {
-		return nil, fmt.Errorf("the server answered %s %s with a body that is not JSON", method, path)
-	}
-	return data, nil
+	return c.exchange(ctx, method, path, q, b)
 }
 
 // adminList calls GET path and returns the elements of the array field of

@@ -331,7 +331,7 @@ whole export has arrived; an export cut short is an error (exit status 1).
 				q.Set("limit", strconv.Itoa(f.limit))
 			}
 			return g.do(cmd, func(ctx context.Context, c *client) error {
-				resp, err := c.adminRequest(ctx, http.MethodGet, "/admin/v1/audit:export", q, nil)
+				resp, err := c.request(ctx, http.MethodGet, "/admin/v1/audit:export", q, nil)
 				if err != nil {
 					return err
 				}

@@ -104,26 +104,36 @@ func (c *client) patch(ctx context.Context, path string, q url.Values, body prot
 	return c.do(ctx, http.MethodPatch, path, q, body)
 }
 
-// do sends one request. path is the REST path below the base URL, such as
+// do sends one request with body encoded as proto3 JSON ("{}" for none;
+// no body on GET). path is the REST path below the base URL, such as
 // "/v1/projects/p/locations/l/keyRings". A non-2xx response becomes an
 // [*APIError]; a transport failure is returned wrapped.
 func (c *client) do(ctx context.Context, method, path string, q url.Values, body proto.Message) ([]byte, error) {
+	var b []byte
+	if method != http.MethodGet {
+		b = []byte("{}")
+		if body != nil {
+			var err error
+			if b, err = protojson.Marshal(body); err != nil {
+				return nil, fmt.Errorf("encoding the request: %w", err)
+			}
+		}
+	}
+	return c.exchange(ctx, method, path, q, b)
+}
+
+// request sends one request to the server and returns the response
+// when its status is 2xx; the caller closes its body. body is sent as is
+// with Content-Type application/json, or no body when nil. A non-2xx answer
+// becomes an [*APIError].
+func (c *client) request(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Response, error) {
 	u := *c.base
 	u.Path = strings.TrimSuffix(c.base.Path, "/") + path
 	u.RawPath = ""
 	u.RawQuery = q.Encode()
-
 	var rd io.Reader
-	if method != http.MethodGet {
-		b := []byte("{}")
-		if body != nil {
-			var err error
-			b, err = protojson.Marshal(body)
-			if err != nil {
-				return nil, fmt.Errorf("encoding the request: %w", err)
-			}
-		}
-		rd = bytes.NewReader(b)
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
@@ -135,10 +145,27 @@ func (c *client) do(ctx context.Context, method, path string, q url.Values, body
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, &transportError{addr: c.base.String(), err: err}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
+		data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+		if err != nil {
+			return nil, &transportError{addr: c.base.String(), err: err}
+		}
+		return nil, decodeError(resp.StatusCode, data)
+	}
+	return resp, nil
+}
+
+// exchange sends one request with a body already encoded (nil for none)
+// and returns the JSON answer of a 2xx status, within maxResponseBytes.
+func (c *client) exchange(ctx context.Context, method, path string, q url.Values, body []byte) ([]byte, error) {
+	resp, err := c.request(ctx, method, path, q, body)
+	if err != nil {
+		return nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
@@ -148,9 +175,8 @@ func (c *client) do(ctx context.Context, method, path string, q url.Values, body
 	if len(data) > maxResponseBytes {
 		return nil, fmt.Errorf("the response to %s %s is larger than %d bytes", method, path, maxResponseBytes)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, decodeError(resp.StatusCode, data)
-	}
+	// The admin API ends its answers with a newline; printJSON adds its own.
+	data = bytes.TrimSpace(data)
 	if !json.Valid(data) {
 		return nil, fmt.Errorf("the server answered %s %s with a body that is not JSON", method, path)
 	}

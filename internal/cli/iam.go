@@ -155,7 +155,7 @@ the new policy.
 				return err
 			}
 			return g.do(cmd, func(ctx context.Context, c *client) error {
-				raw, err := c.adminCallRaw(ctx, http.MethodPut, iamPolicyPath(res), nil, body)
+				raw, err := c.exchange(ctx, http.MethodPut, iamPolicyPath(res), nil, body)
 				var ae *APIError
 				if errors.As(err, &ae) && ae.Status == "ABORTED" {
 					return withHint(err, "the policy changed since its etag was read; read it again with 'custos iam get "+res+" -o json' and reapply your change")
@@ -309,7 +309,7 @@ func (g *globals) editPolicy(ctx context.Context, c *client, res, role, member s
 		if err != nil {
 			return nil, fmt.Errorf("encoding the policy: %w", err)
 		}
-		raw, err = c.adminCallRaw(ctx, http.MethodPut, iamPolicyPath(res), nil, body)
+		raw, err = c.exchange(ctx, http.MethodPut, iamPolicyPath(res), nil, body)
 		var ae *APIError
 		if errors.As(err, &ae) && ae.Status == "ABORTED" && attempt < maxPolicyAttempts {
 			select {
