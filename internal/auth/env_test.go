@@ -20,9 +20,9 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 	"google.golang.org/grpc/codes"
 
+	"github.com/custos-kms/custos/internal/jwtsign"
 	"github.com/custos-kms/custos/internal/keystore"
 	"github.com/custos-kms/custos/internal/kms"
 	"github.com/custos-kms/custos/internal/kmserr"
@@ -162,15 +162,7 @@ func (e *env) authenticate(token string) (*kms.Caller, error) {
 // RS256, typ JWT, kid = private_key_id.
 func goClientJWT(t testing.TB, key any, alg jose.SignatureAlgorithm, kid string, claims map[string]any) string {
 	t.Helper()
-	opts := (&jose.SignerOptions{}).WithType("JWT")
-	if kid != "" {
-		opts = opts.WithHeader("kid", kid)
-	}
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := jwt.Signed(sig).Claims(claims).Serialize()
+	tok, err := jwtsign.Sign(alg, key, kid, claims)
 	if err != nil {
 		t.Fatal(err)
 	}

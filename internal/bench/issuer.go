@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/custos-kms/custos/internal/jwtsign"
 	jose "github.com/go-jose/go-jose/v4"
 )
 
@@ -71,23 +72,10 @@ func startIssuer(addr string) (*issuer, error) {
 // token serves a whole run (and the server verifies it once).
 func (iss *issuer) token(email, aud string) (string, error) {
 	now := time.Now()
-	claims, err := json.Marshal(map[string]any{
+	return jwtsign.Sign(jose.RS256, iss.key, iss.kid, map[string]any{
 		"iss": "https://accounts.google.com", "aud": aud, "azp": "bench", "sub": "1" + hex.EncodeToString([]byte(email))[:16],
 		"email": email, "email_verified": true, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 	})
-	if err != nil {
-		return "", err
-	}
-	opts := (&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), iss.kid)
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: iss.key}, opts)
-	if err != nil {
-		return "", err
-	}
-	obj, err := sig.Sign(claims)
-	if err != nil {
-		return "", err
-	}
-	return obj.CompactSerialize()
 }
 
 func (iss *issuer) close() {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos-kms/custos/internal/jwtsign"
 	jose "github.com/go-jose/go-jose/v4"
 )
 
@@ -115,23 +116,7 @@ func mint(t testing.TB, key *rsa.PrivateKey, kid string, c claims) string {
 
 func mintAlg(t testing.TB, alg jose.SignatureAlgorithm, key any, kid string, c claims) string {
 	t.Helper()
-	opts := (&jose.SignerOptions{}).WithType("JWT")
-	if kid != "" {
-		opts = opts.WithHeader(jose.HeaderKey("kid"), kid)
-	}
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, err := json.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := sig.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := obj.CompactSerialize()
+	s, err := jwtsign.Sign(alg, key, kid, c)
 	if err != nil {
 		t.Fatal(err)
 	}

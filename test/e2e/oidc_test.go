@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos-kms/custos/internal/jwtsign"
 	jose "github.com/go-jose/go-jose/v4"
 )
 
@@ -97,20 +98,7 @@ func idClaims(email, aud string) map[string]any {
 // sign mints an RS256 JWT of claims with key under kid.
 func signJWT(t *testing.T, key *rsa.PrivateKey, kid string, claims map[string]any) string {
 	t.Helper()
-	opts := (&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid)
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := sig.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := obj.CompactSerialize()
+	s, err := jwtsign.Sign(jose.RS256, key, kid, claims)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,10 +16,10 @@ import (
 	kms "cloud.google.com/go/kms/apiv1"
 	"cloud.google.com/go/kms/apiv1/kmspb"
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 	"google.golang.org/api/option"
 
 	"github.com/custos-kms/custos/internal/auth"
+	"github.com/custos-kms/custos/internal/jwtsign"
 )
 
 // newKeyFile creates an app and a google-json key for it, through the
@@ -135,11 +135,7 @@ func assertion(t *testing.T, file []byte, change map[string]any) string {
 			claims[k] = v
 		}
 	}
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: priv}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", f.PrivateKeyID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := jwt.Signed(sig).Claims(claims).Serialize()
+	tok, err := jwtsign.Sign(jose.RS256, priv, f.PrivateKeyID, claims)
 	if err != nil {
 		t.Fatal(err)
 	}
