@@ -2,211 +2,241 @@
 
 package ekm
 
-import (
-	"encoding/json"
-)
+import "encoding/json"
 
 // The fast path of DecodeRequest. Cloud EKM sends the proto3 JSON form:
-// lowerCamel names, each once. For such a body one json.Unmarshal into a
-// struct reads every field, at a fraction of the cost of the lenient walk
-// (a decoder per object, a token at a time). decodeFast takes a body only
-// when it can prove that the walk would read it the same way; for
-// anything else (another spelling, a field twice, a value of the wrong
-// type, bad base64, malformed JSON) it declines, and the walk decides,
-// with its precise errors. FuzzDecodeRequest checks that both agree.
+// lowerCamel names, each once, plain ASCII strings. decodeFast reads that
+// form, and only that form, in one pass over the body: a strict subset of
+// JSON in which every name is one the walk reads, in its proto3 JSON
+// spelling, at most once per object; every value has the type the walk
+// wants (a string, true or false, an object, a reason as a string or an
+// integer); strings are printable ASCII without escapes. Anything else
+// (another spelling, an unknown field, null, an escape, a field twice,
+// bad base64, malformed JSON) is declined, and the lenient walk decides,
+// with its precise errors. Within that subset the two cannot read a body
+// differently; FuzzDecodeRequest checks that they agree.
 
-// fastBody is a WrapRequest or UnwrapRequest in proto3 JSON. Strings are
-// pointers and the reason raw so that null reads as the walk reads it.
-type fastBody struct {
-	KeyPath                     *string      `json:"keyPath"`
-	KeyURIPrefix                *string      `json:"keyUriPrefix"`
-	AdditionalAuthenticatedData *string      `json:"additionalAuthenticatedData"`
-	Plaintext                   *string      `json:"plaintext"`
-	WrappedBlob                 *string      `json:"wrappedBlob"`
-	AdditionalContext           *fastContext `json:"additionalContext"`
+// Fields of the body, of its additionalContext, and of that one's
+// accessReasonContext, as bits: each may be given once.
+const (
+	fKeyPath = 1 << iota
+	fKeyURIPrefix
+	fAAD
+	fPlaintext
+	fWrappedBlob
+	fContext
+	fFullResourceName
+	fRelativeResourceName
+	fIsKeyHealthCheck
+	fReasonContext
+	fReason
+)
+
+// fastScanner walks the body; i is the next byte to read. Every method
+// returns false when the body leaves the subset.
+type fastScanner struct {
+	b []byte
+	i int
 }
 
-type fastContext struct {
-	FullResourceName     *string `json:"fullResourceName"`
-	RelativeResourceName *string `json:"relativeResourceName"`
-	IsKeyHealthCheck     *bool   `json:"isKeyHealthCheck"`
-	AccessReasonContext  *struct {
-		Reason json.RawMessage `json:"reason"`
-	} `json:"accessReasonContext"`
-}
-
-// names is what the fast path knows of one object's names: the proto3
-// JSON spelling of each name the walk reads there, with its folded form
-// (fieldKey), and the folded forms alone.
-type names struct {
-	exact  map[string]string
-	folded map[string]bool
-}
-
-func newNames(spellings ...string) *names {
-	n := &names{exact: map[string]string{}, folded: map[string]bool{}}
-	for _, s := range spellings {
-		n.exact[s] = fieldKey(s)
-		n.folded[fieldKey(s)] = true
+// next skips whitespace and returns the next byte, or 0 at the end.
+func (s *fastScanner) next() byte {
+	for s.i < len(s.b) && isSpace(s.b[s.i]) {
+		s.i++
 	}
-	return n
+	if s.i == len(s.b) {
+		return 0
+	}
+	return s.b[s.i]
 }
 
-// The names the walk reads in the body, in its additionalContext, and in
-// that one's accessReasonContext.
+// take consumes c, the next byte after whitespace.
+func (s *fastScanner) take(c byte) bool {
+	if s.next() != c {
+		return false
+	}
+	s.i++
+	return true
+}
+
+// str reads a string of printable ASCII without escapes and returns its
+// contents, which alias the body.
+func (s *fastScanner) str() ([]byte, bool) {
+	if !s.take('"') {
+		return nil, false
+	}
+	start := s.i
+	for ; s.i < len(s.b); s.i++ {
+		switch c := s.b[s.i]; {
+		case c == '"':
+			s.i++
+			return s.b[start : s.i-1], true
+		case c < 0x20 || c > 0x7e || c == '\\':
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// bool reads true or false.
+func (s *fastScanner) bool() (v, ok bool) {
+	s.next()
+	rest := s.b[s.i:]
+	switch {
+	case len(rest) >= 4 && string(rest[:4]) == "true":
+		s.i += 4
+		return true, true
+	case len(rest) >= 5 && string(rest[:5]) == "false":
+		s.i += 5
+		return false, true
+	}
+	return false, false
+}
+
+// integer reads an integer of at most 18 digits in JSON's grammar (no
+// leading zero) and returns its text.
+func (s *fastScanner) integer() ([]byte, bool) {
+	s.next()
+	start := s.i
+	if s.i < len(s.b) && s.b[s.i] == '-' {
+		s.i++
+	}
+	digits := s.i
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+	}
+	n := s.i - digits
+	if n == 0 || n > 18 || (n > 1 && s.b[digits] == '0') {
+		return nil, false
+	}
+	// A fraction or an exponent leaves the subset.
+	if s.i < len(s.b) && (s.b[s.i] == '.' || s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		return nil, false
+	}
+	return s.b[start:s.i], true
+}
+
+// object reads an object, calling field for each name with the scanner at
+// its value; field reads the value and reports whether it is in the
+// subset. A name outside names, or given twice, leaves the subset.
+func (s *fastScanner) object(names map[string]int, seen *int, field func(bit int) bool) bool {
+	if !s.take('{') {
+		return false
+	}
+	if s.take('}') {
+		return true
+	}
+	for {
+		name, ok := s.str()
+		if !ok || !s.take(':') {
+			return false
+		}
+		bit := names[string(name)]
+		if bit == 0 || *seen&bit != 0 {
+			return false
+		}
+		*seen |= bit
+		if !field(bit) {
+			return false
+		}
+		switch s.next() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
 var (
-	fastRootNames = newNames("keyPath", "keyUriPrefix", "additionalAuthenticatedData",
-		"plaintext", "wrappedBlob", "additionalContext")
-	fastContextNames = newNames("fullResourceName", "relativeResourceName",
-		"isKeyHealthCheck", "accessReasonContext")
-	fastReasonNames = newNames("reason")
+	fastRootNames = map[string]int{
+		"keyPath": fKeyPath, "keyUriPrefix": fKeyURIPrefix,
+		"additionalAuthenticatedData": fAAD, "plaintext": fPlaintext,
+		"wrappedBlob": fWrappedBlob, "additionalContext": fContext,
+	}
+	fastContextNames = map[string]int{
+		"fullResourceName": fFullResourceName, "relativeResourceName": fRelativeResourceName,
+		"isKeyHealthCheck": fIsKeyHealthCheck, "accessReasonContext": fReasonContext,
+	}
+	fastReasonNames = map[string]int{"reason": fReason}
 )
 
 // decodeFast returns the request in body, or ok false when the lenient
 // walk must decide. body is trimmed and within MaxBody.
 func decodeFast(op Op, body []byte) (req *Request, ok bool) {
-	// json.Unmarshal takes null for a struct and does nothing; the walk
-	// wants an object.
-	var b fastBody
-	if body[0] != '{' || json.Unmarshal(body, &b) != nil || !canonicalNames(body) {
-		return nil, false
-	}
-	req = &Request{KeyPath: deref(b.KeyPath), KeyURIPrefix: deref(b.KeyURIPrefix)}
-	var err error
-	if req.AdditionalAuthenticatedData, err = fastBytes(b.AdditionalAuthenticatedData); err != nil {
-		return nil, false
-	}
-	// The walk reads plaintext only in a wrap and wrappedBlob only in an
-	// unwrap; the other is not even type-checked there. Here a string was
-	// required of both: a body that fails that went to the walk.
-	switch op {
-	case OpWrap:
-		req.Plaintext, err = fastBytes(b.Plaintext)
-	case OpUnwrap:
-		req.WrappedBlob, err = fastBytes(b.WrappedBlob)
-	}
-	if err != nil {
-		return nil, false
-	}
-	if c := b.AdditionalContext; c != nil {
-		rc := &req.Context
-		rc.FullResourceName, rc.RelativeResourceName = deref(c.FullResourceName), deref(c.RelativeResourceName)
-		if c.IsKeyHealthCheck != nil {
-			rc.IsKeyHealthCheck = *c.IsKeyHealthCheck
+	s := &fastScanner{b: body}
+	req = &Request{}
+	rc := &req.Context
+	seen := 0
+	// bytesField decodes base64 as the walk does; the walk reads
+	// plaintext only in a wrap and wrappedBlob only in an unwrap, and does
+	// not even look at the other, but here a string is required of both.
+	bytesField := func(dst *[]byte, read bool) bool {
+		v, ok := s.str()
+		if !ok || !read {
+			return ok
 		}
-		if a := c.AccessReasonContext; a != nil && a.Reason != nil {
-			j, ok := reasonFromJSON(a.Reason)
-			if !ok {
-				return nil, false
-			}
-			rc.Justification = j
+		b, err := decodeBase64(string(v))
+		*dst = b
+		return err == nil
+	}
+	stringField := func(dst *string) bool {
+		v, ok := s.str()
+		*dst = string(v)
+		return ok
+	}
+	reason := func(int) bool {
+		if s.next() == '"' {
+			v, ok := s.str()
+			rc.Justification = ReasonByName(string(v))
+			return ok
 		}
+		v, ok := s.integer()
+		if ok {
+			rc.Justification, ok = reasonFromJSON(json.RawMessage(v))
+		}
+		return ok
+	}
+	context := func(bit int) bool {
+		switch bit {
+		case fFullResourceName:
+			return stringField(&rc.FullResourceName)
+		case fRelativeResourceName:
+			return stringField(&rc.RelativeResourceName)
+		case fIsKeyHealthCheck:
+			var ok bool
+			rc.IsKeyHealthCheck, ok = s.bool()
+			return ok
+		default: // fReasonContext
+			return s.object(fastReasonNames, &seen, reason)
+		}
+	}
+	root := func(bit int) bool {
+		switch bit {
+		case fKeyPath:
+			return stringField(&req.KeyPath)
+		case fKeyURIPrefix:
+			return stringField(&req.KeyURIPrefix)
+		case fAAD:
+			return bytesField(&req.AdditionalAuthenticatedData, true)
+		case fPlaintext:
+			return bytesField(&req.Plaintext, op == OpWrap)
+		case fWrappedBlob:
+			return bytesField(&req.WrappedBlob, op == OpUnwrap)
+		default: // fContext
+			return s.object(fastContextNames, &seen, context)
+		}
+	}
+	if !s.object(fastRootNames, &seen, root) {
+		return nil, false
+	}
+	if s.next(); s.i != len(s.b) {
+		return nil, false // more than one value
 	}
 	return req, true
 }
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-func fastBytes(s *string) ([]byte, error) {
-	if s == nil {
-		return nil, nil
-	}
-	return decodeBase64(*s)
-}
-
-// canonicalNames reports whether, in the objects the walk reads (the body,
-// its additionalContext, and that one's accessReasonContext), every name
-// that folds to a field the walk reads is spelled as proto3 JSON spells it
-// and no two names fold alike. Names elsewhere (inside unknown fields) are
-// not looked at, as the walk does not look at them either. body must be
-// valid JSON: json.Unmarshal has accepted it.
-func canonicalNames(body []byte) bool {
-	// One frame per open object or array: which names it checks (nil for
-	// none) and the folded names seen in it.
-	type frame struct {
-		names *names
-		seen  []string
-	}
-	var buf [8]frame
-	stack := buf[:0]
-	pending := fastRootNames // names of the object the next '{' opens
-	for i := 0; i < len(body); i++ {
-		switch c := body[i]; c {
-		case '{':
-			stack = append(stack, frame{names: pending})
-			pending = nil
-		case '[':
-			stack = append(stack, frame{})
-			pending = nil
-		case '}', ']':
-			stack = stack[:len(stack)-1]
-		case '"':
-			start, plain := i+1, true
-			for i++; body[i] != '"'; i++ {
-				switch {
-				case body[i] == '\\':
-					plain = false
-					i++
-				case body[i] >= 0x80:
-					plain = false
-				}
-			}
-			name := body[start:i]
-			// A string followed by a colon is a name.
-			j := i + 1
-			for j < len(body) && isSpace(body[j]) {
-				j++
-			}
-			if j == len(body) || body[j] != ':' {
-				continue
-			}
-			i, pending = j, nil
-			f := &stack[len(stack)-1]
-			if f.names == nil {
-				continue
-			}
-			// encoding/json matches names without regard to case, Unicode
-			// folding included ("ſ" is an "s" to it), and unescapes them:
-			// with escapes or non-ASCII bytes in a name, the walk decides.
-			if !plain {
-				return false
-			}
-			key, exact := f.names.exact[string(name)]
-			if !exact {
-				key = fieldKey(string(name))
-				if f.names.folded[key] {
-					return false // another spelling of a name the walk reads
-				}
-			}
-			// Cloud EKM sends at most six names in an object: a body with
-			// many more goes to the walk, whose map keeps the check linear.
-			if len(f.seen) >= maxFastNames {
-				return false
-			}
-			for _, k := range f.seen {
-				if k == key {
-					return false // given twice: the walk refuses it
-				}
-			}
-			f.seen = append(f.seen, key)
-			switch {
-			case len(stack) == 1 && key == "additionalcontext":
-				pending = fastContextNames
-			case len(stack) == 2 && key == "accessreasoncontext":
-				pending = fastReasonNames
-			}
-		}
-	}
-	return true
-}
-
-// maxFastNames bounds the names of one checked object on the fast path,
-// whose duplicate check is quadratic.
-const maxFastNames = 16
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -502,14 +502,14 @@ func (h *Handler) record(ctx context.Context, c *call, err error) error {
 		justification = j.Reason
 		details["justificationClass"] = j.Class.String()
 		details["isKeyHealthCheck"] = strconv.FormatBool(rc.IsKeyHealthCheck)
-		for k, v := range map[string]string{
-			"fullResourceName":     rc.FullResourceName,
-			"relativeResourceName": rc.RelativeResourceName,
-			"keyPath":              c.req.KeyPath,
-			"keyUriPrefix":         c.req.KeyURIPrefix,
+		for _, d := range [...]struct{ k, v string }{
+			{"fullResourceName", rc.FullResourceName},
+			{"relativeResourceName", rc.RelativeResourceName},
+			{"keyPath", c.req.KeyPath},
+			{"keyUriPrefix", c.req.KeyURIPrefix},
 		} {
-			if v != "" {
-				details[k] = printable(v, maxDetail)
+			if d.v != "" {
+				details[d.k] = printable(d.v, maxDetail)
 			}
 		}
 	}

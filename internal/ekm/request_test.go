@@ -161,18 +161,25 @@ func TestDurationJSON(t *testing.T) {
 }
 
 // fastPathCases are bodies the fast path must take (fast true) or leave
-// to the walk: Cloud EKM's own form is taken; other spellings, names given
-// twice, names that encoding/json would fold or unescape, and anything
-// the walk refuses are not.
+// to the walk: Cloud EKM's own form is taken, whitespace included; other
+// spellings, unknown names, null, escapes, non-ASCII bytes, names given
+// twice, numbers that are not plain integers, and anything the walk
+// refuses are not.
 var fastPathCases = []struct {
 	body string
 	fast bool
 }{
 	{`{"keyPath":"projects/p/k","plaintext":"YWJj","additionalAuthenticatedData":"eA==","additionalContext":{"fullResourceName":"//cloudkms.googleapis.com/x","relativeResourceName":"x","accessReasonContext":{"reason":"CUSTOMER_INITIATED_ACCESS"},"isKeyHealthCheck":false}}`, true},
-	{` {"wrappedBlob":"-_8","keyUriPrefix":null,"additionalContext":{"accessReasonContext":{"reason":5}}} `, true},
-	{`{"plaintext":"YWJj","additionalContext":{"accessReasonContext":{"reason":null}},"extra":{"keyPath":1,"keyPath":2}}`, true},
-	{`{"plaintext":"YWJj","additionalContext":null,"x":{"accessReasonContext":7}}`, true},
-	{`{"plaintext":"YWJj","unknown":[{"plaintext":true}]}`, true},
+	{` { "wrappedBlob" : "-_8" ,` + "\n\t" + `"plaintext":"YWJj", "additionalContext":{"accessReasonContext":{"reason":5}, "isKeyHealthCheck":true}} `, true},
+	{`{"additionalContext":{"accessReasonContext":{"reason":-0}}}`, true},
+	{`{"additionalContext":{"accessReasonContext":{}}}`, true},
+	{`{"additionalAuthenticatedData":"","keyUriPrefix":"https://h/k/"}`, true},
+	{`{}`, true},
+	// Outside the subset: the walk decides.
+	{`{"keyUriPrefix":null}`, false},
+	{`{"additionalContext":{"accessReasonContext":{"reason":null}}}`, false},
+	{`{"additionalContext":null}`, false},
+	{`{"plaintext":"YWJj","unknown":[{"plaintext":true}]}`, false},
 	{`{"key_path":"a","plaintext":"YWJj"}`, false},
 	{`{"KeyPath":"a","plaintext":"YWJj"}`, false},
 	{`{"keyPath":"a","keyPath":"b"}`, false},
@@ -183,15 +190,24 @@ var fastPathCases = []struct {
 	{"{\"additionalContext\":{\"i\u017fKeyHealthCheck\":true}}", false},
 	{`{"additionalContext":{"accessReasonContext":{"reason":"A","reason":"B"}}}`, false},
 	{`{"additionalContext":{"accessReasonContext":{"reason":[1]}}}`, false},
+	{`{"additionalContext":{"accessReasonContext":{"reason":5.0}}}`, false},
+	{`{"additionalContext":{"accessReasonContext":{"reason":05}}}`, false},
+	{`{"additionalContext":{"accessReasonContext":{"reason":1e2}}}`, false},
 	{`{"additionalContext":{"isKeyHealthCheck":"true"}}`, false},
+	{`{"additionalContext":{"isKeyHealthCheck":truex}}`, false},
+	{`{"additionalContext":{"fullResourceName":"caf\u00e9"}}`, false},
+	{"{\"keyPath\":\"caf\u00e9\"}", false},
+	{`{"plaintext":"YW\/j"}`, false},
 	{`{"additionalAuthenticatedData":"!!!"}`, false},
 	{`{"plaintext":5}`, false},
 	{`{"plaintext":"YWJj"} x`, false},
+	{"{\"plaintext\":\"YWJj\"}\x00", false},
+	{`{"plaintext":"YWJj",}`, false},
+	{`{"plaintext":"YWJj"`, false},
+	{`{"plaintext":"YWJj`, false},
 	{`[]`, false},
 	{`null`, false},
 	{` null `, false},
-	{`{"plaintext":"YWJj","a":0,"b":0,"c":0,"d":0,"e":0,"f":0,"g":0,"h":0,"i":0,"j":0,"k":0,"l":0,"m":0,"n":0,"o":0,"p":0}`, false},
-	{`{"plaintext":"YWJj","a":0,"b":0,"c":0,"d":0,"e":0,"f":0,"g":0,"h":0,"i":0,"j":0,"k":0,"l":0,"m":0,"n":0,"o":0}`, true},
 }
 
 // TestDecodeManyNames checks that a body of many names is read in linear
