@@ -283,7 +283,9 @@ func (l *Log) Failures() uint64 { return l.failures.Load() }
 // the entry is still written: an entry, once queued, is never dropped.
 // Otherwise an error means the entry was not written, and it is counted
 // in [Log.Failures]. Invalid strings are stored with U+FFFD in place of
-// bytes that are not UTF-8.
+// bytes that are not UTF-8. The log keeps e.Details until the entry is
+// written, which may be after Append returns: do not change the map
+// after the call.
 func (l *Log) Append(ctx context.Context, e Entry) error {
 	return l.append(ctx, e)
 }

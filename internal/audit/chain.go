@@ -59,9 +59,10 @@ func newChainer(chainKey []byte) *chainer {
 	return &chainer{mac: hmac.New(sha256.New, chainKey)}
 }
 
-// sum returns HMAC-SHA256(chainKey, prev || canonical(e)).
-func (c *chainer) sum(prev []byte, e *Entry) []byte {
-	c.buf = appendCanonical(c.buf[:0], e)
+// sum returns HMAC-SHA256(chainKey, prev || canonical(e)). keys are the
+// keys of e.Details in increasing order (sortedKeys).
+func (c *chainer) sum(prev []byte, e *Entry, keys []string) []byte {
+	c.buf = appendCanonical(c.buf[:0], e, keys)
 	c.mac.Reset()
 	c.mac.Write(prev)
 	c.mac.Write(c.buf)
@@ -81,23 +82,35 @@ func (c *chainer) sum(prev []byte, e *Entry) []byte {
 //	               keys in increasing byte order
 //
 // A string is its length in 8 bytes, big endian, then its bytes.
-func appendCanonical(b []byte, e *Entry) []byte {
+//
+// keys are the keys of e.Details in increasing order (sortedKeys).
+func appendCanonical(b []byte, e *Entry, keys []string) []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
-	b = appendString(b, e.Time.UTC().Format(time.RFC3339Nano))
+	var buf [64]byte
+	ts := e.Time.UTC().AppendFormat(buf[:0], time.RFC3339Nano)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(ts)))
+	b = append(b, ts...)
 	for _, s := range [...]string{e.Principal, e.AuthMethod, e.Method, e.Resource, e.Status, e.RequestID, e.ClientAddress, e.Justification} {
 		b = appendString(b, s)
 	}
 	b = binary.BigEndian.AppendUint64(b, uint64(len(e.Details)))
-	keys := make([]string, 0, len(e.Details))
-	for k := range e.Details {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	for _, k := range keys {
 		b = appendString(b, k)
 		b = appendString(b, e.Details[k])
 	}
 	return b
+}
+
+// sortedKeys appends the keys of d to dst[:0] in increasing byte order.
+// The entry's encodings take them in that order; the flusher and Verify
+// sort them once for both.
+func sortedKeys(dst []string, d map[string]string) []string {
+	dst = dst[:0]
+	for k := range d {
+		dst = append(dst, k)
+	}
+	slices.Sort(dst)
+	return dst
 }
 
 func appendString(b []byte, s string) []byte {
@@ -113,14 +126,19 @@ func sanitize(e *Entry) {
 	for _, p := range [...]*string{&e.Principal, &e.AuthMethod, &e.Method, &e.Resource, &e.Status, &e.RequestID, &e.ClientAddress, &e.Justification} {
 		*p = validUTF8(*p)
 	}
-	if len(e.Details) > 0 {
-		d := make(map[string]string, len(e.Details))
-		for k, v := range e.Details {
-			d[validUTF8(k)] = validUTF8(v)
-		}
-		e.Details = d
-	} else {
+	if len(e.Details) == 0 {
 		e.Details = nil
+	}
+	for k, v := range e.Details {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			// A copy, so that the caller's map is left as it was.
+			d := make(map[string]string, len(e.Details))
+			for k, v := range e.Details {
+				d[validUTF8(k)] = validUTF8(v)
+			}
+			e.Details = d
+			break
+		}
 	}
 	e.Time = e.Time.UTC().Round(0)
 }

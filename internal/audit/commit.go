@@ -93,16 +93,26 @@ type prepared struct {
 func (l *Log) prepare(batch []Entry, h head, sum []byte) prepared {
 	p := prepared{from: h, records: make([]storage.Record, 0, (len(batch)+maxSegment-1)/maxSegment)}
 	seq, prev := h.Seq, sum
-	sums := make([][]byte, len(batch))
-	for i := range batch {
-		seq++
-		batch[i].Seq = seq
-		prev = l.chain.sum(prev, &batch[i])
-		sums[i] = prev
-	}
+	var keys []string
 	for from := 0; from < len(batch); from += maxSegment {
-		to := min(from+maxSegment, len(batch))
-		p.records = append(p.records, segmentRecord(batch[from:to], sums[from:to], l.signer))
+		seg := batch[from:min(from+maxSegment, len(batch))]
+		size := 0
+		for i := range seg {
+			size += jsonSize(&seg[i])
+		}
+		data := make([]byte, 0, size)
+		for i := range seg {
+			e := &seg[i]
+			seq++
+			e.Seq = seq
+			keys = sortedKeys(keys, e.Details)
+			prev = l.chain.sum(prev, e, keys)
+			if i > 0 {
+				data = append(data, '\n')
+			}
+			data = appendEntryJSON(data, e, keys, prev)
+		}
+		p.records = append(p.records, segmentRecord(seg[0].Seq, data, l.signer))
 	}
 	p.to, p.toSum = head{Seq: seq, Hash: hex.EncodeToString(prev)}, prev
 	return p

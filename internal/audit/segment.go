@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -84,24 +83,24 @@ func decodeSegment(first int64, data []byte) ([]segmentEntry, error) {
 // order from the record's name.
 var errReordered = fmt.Errorf("audit: entries out of place")
 
-// segmentRecord returns the signed record of one segment, named after
-// its first entry. es are sanitized entries with Seq set and sums
-// their chain hashes.
-func segmentRecord(es []Entry, sums [][]byte, signer Signer) storage.Record {
-	size := 0
-	for i := range es {
-		size += 256 + len(es[i].Resource) + len(es[i].Principal) + len(es[i].Justification)
-	}
-	data := make([]byte, 0, size)
-	for i := range es {
-		if i > 0 {
-			data = append(data, '\n')
-		}
-		data = appendEntryJSON(data, &es[i], sums[i])
-	}
-	r := storage.Record{Kind: KindEntry, Name: entryName(es[0].Seq), Parent: ParentEntry, Data: data}
+// segmentRecord returns the signed record of one segment, whose data is
+// its entries' JSON objects joined by newlines, named after its first
+// entry.
+func segmentRecord(first int64, data []byte, signer Signer) storage.Record {
+	r := storage.Record{Kind: KindEntry, Name: entryName(first), Parent: ParentEntry, Data: data}
 	signer.Sign(&r)
 	return r
+}
+
+// jsonSize is about the size of e's JSON object, to size a record's
+// buffer in one allocation.
+func jsonSize(e *Entry) int {
+	n := 256 + len(e.Principal) + len(e.AuthMethod) + len(e.Method) + len(e.Resource) + len(e.Status) +
+		len(e.RequestID) + len(e.ClientAddress) + len(e.Justification)
+	for k, v := range e.Details {
+		n += 8 + len(k) + len(v)
+	}
+	return n
 }
 
 // appendEntryJSON appends the JSON object of e, with sum as its hash, in
@@ -110,7 +109,9 @@ func segmentRecord(es []Entry, sums [][]byte, signer Signer) storage.Record {
 // json.Marshal's reflection cost as much as the rest of the append. The
 // strings of e must be valid UTF-8 (sanitize sees to it) and its time
 // within years 1 to 9999 (Append checks).
-func appendEntryJSON(b []byte, e *Entry, sum []byte) []byte {
+//
+// keys are the keys of e.Details in increasing order (sortedKeys).
+func appendEntryJSON(b []byte, e *Entry, keys []string, sum []byte) []byte {
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendInt(b, e.Seq, 10)
 	b = append(b, `,"time":"`...)
@@ -124,12 +125,7 @@ func appendEntryJSON(b []byte, e *Entry, sum []byte) []byte {
 	b = appendField(b, "requestId", e.RequestID)
 	b = appendField(b, "clientAddress", e.ClientAddress)
 	b = appendField(b, "justification", e.Justification)
-	if len(e.Details) > 0 {
-		keys := make([]string, 0, len(e.Details))
-		for k := range e.Details {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
+	if len(keys) > 0 {
 		b = append(b, `,"details":{`...)
 		for i, k := range keys {
 			if i > 0 {
@@ -166,6 +162,10 @@ func appendJSONString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if jsonPlain[c] {
+			i++
+			continue
+		}
 		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRuneInString(s[i:])
 			if r == utf8.RuneError && size == 1 {
@@ -176,10 +176,6 @@ func appendJSONString(b []byte, s string) []byte {
 				continue
 			}
 			i += size
-			continue
-		}
-		if c >= 0x20 && c != '"' && c != '\\' {
-			i++
 			continue
 		}
 		b = append(b, s[start:i]...)
@@ -201,3 +197,12 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// jsonPlain holds, for each byte, whether a JSON string holds it as it is
+// by itself: printable ASCII but the quotation mark and the reverse solidus.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()

@@ -31,7 +31,7 @@ func TestAppendEntryJSONDecodes(t *testing.T) {
 			ClientAddress: s, Justification: s, Details: map[string]string{s + "k": s, "b": "2", "a": s},
 		}
 		sanitize(&e)
-		data := appendEntryJSON(nil, &e, sampleSum)
+		data := appendEntryJSON(nil, &e, sortedKeys(nil, e.Details), sampleSum)
 		if !json.Valid(data) || bytes.ContainsRune(data, '\n') {
 			t.Fatalf("appendEntryJSON(%q) = %s: not one line of JSON", s, data)
 		}
@@ -73,13 +73,13 @@ func FuzzAppendEntryJSON(f *testing.F) {
 		if y := e.Time.Year(); y < 1 || y > 9999 {
 			return
 		}
-		data := appendEntryJSON(nil, &e, sampleSum)
+		data := appendEntryJSON(nil, &e, sortedKeys(nil, e.Details), sampleSum)
 		got, _, err := decodeEntry(data)
 		if err != nil {
 			t.Fatalf("decodeEntry(%s) = %v", data, err)
 		}
 		c := newChainer(make([]byte, 32))
-		if !bytes.Equal(c.sum(zeroHash, &e), c.sum(zeroHash, &got)) {
+		if !bytes.Equal(c.sum(zeroHash, &e, sortedKeys(nil, e.Details)), c.sum(zeroHash, &got, sortedKeys(nil, got.Details))) {
 			t.Fatalf("entry %+v came back as %+v", e, got)
 		}
 	})
@@ -309,7 +309,7 @@ func TestLogWrittenOneRecordPerEntry(t *testing.T) {
 			e := testEntry(int(seq))
 			e.Seq, e.Time = seq, time.Date(2026, 11, 1, 0, 0, int(seq), 0, time.UTC)
 			e.Details = map[string]string{"note": "<&>"}
-			prev = c.sum(prev, &e)
+			prev = c.sum(prev, &e, sortedKeys(nil, e.Details))
 			e.Hash = fmt.Sprintf("%x", prev)
 			data, err := json.Marshal(&e)
 			if err != nil {

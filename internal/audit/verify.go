@@ -102,6 +102,7 @@ type verifier struct {
 	after  string // name of the last record read
 	next   int64  // the seq expected next
 	prev   []byte // the hash of entry next-1
+	keys   []string
 	bad    *Report
 }
 
@@ -166,11 +167,12 @@ func (v *verifier) check(rec storage.Record) bool {
 	for i, line := range lines {
 		seq := first + int64(i)
 		e, sum, err := decodeEntry(line)
+		v.keys = sortedKeys(v.keys, e.Details)
 		var problem string
 		switch {
 		case err == nil && e.Seq != seq:
 			problem = fmt.Sprintf("the record of entry %d holds entry %d: entries were reordered", seq, e.Seq)
-		case err == nil && !hmac.Equal(v.chain.sum(v.prev, &e), sum):
+		case err == nil && !hmac.Equal(v.chain.sum(v.prev, &e, v.keys), sum):
 			problem = fmt.Sprintf("entry %d does not match the chain: it, or its place in the log, was altered", seq)
 		case err != nil:
 			problem = fmt.Sprintf("entry %d does not decode: %v", seq, err)

@@ -477,10 +477,8 @@ const maxDetail = 512
 // record writes the call's audit entry. The Custos key name is the
 // resource when the key resolved, the key URI otherwise.
 func (h *Handler) record(ctx context.Context, c *call, err error) error {
-	details := map[string]string{
-		"email":    printable(c.email, 254),
-		"decision": "allowed",
-	}
+	details := make(map[string]string, 10)
+	details["email"], details["decision"] = printable(c.email, 254), "allowed"
 	if err != nil {
 		details["decision"] = "refused"
 		details["refusal"] = c.refusal

@@ -149,9 +149,16 @@ func printable(s string, n int) string {
 	if len(s) > n {
 		s = s[:n]
 	}
+	i := 0
+	for i < len(s) && s[i] >= 0x20 && s[i] <= 0x7e {
+		i++
+	}
+	if i == len(s) {
+		return s // already printable: no copy
+	}
 	b := []byte(s)
-	for i, c := range b {
-		if c < 0x20 || c > 0x7e {
+	for ; i < len(b); i++ {
+		if b[i] < 0x20 || b[i] > 0x7e {
 			b[i] = '?'
 		}
 	}

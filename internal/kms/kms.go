@@ -79,7 +79,9 @@ type Event struct {
 	// Justification is the access justification of a Cloud EKM call.
 	Justification string
 	// Details holds other facts worth keeping (Google resource names of an
-	// EKM call, the app's policy decision, ...). Never secrets.
+	// EKM call, the app's policy decision, ...). Never secrets. The
+	// auditor may keep the map after Record returns: make a new one for
+	// each event.
 	Details map[string]string
 }
 
