@@ -214,9 +214,8 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 	if len(token) > maxTokenLen {
 		return Identity{}, unauthenticated("the bearer token is too long")
 	}
-	if !canonicalJWT(token) {
-		return Identity{}, unauthenticated("the bearer token is not a JWT (three canonical base64url parts expected); Custos's own tokens are not accepted here")
-	}
+	// Only tokens that passed every check below are cached, so a hit
+	// needs no other check than its expiry.
 	sum := sha256.Sum256([]byte(token))
 	now := v.now()
 	if id, ok := v.cache.Get(sum); ok {
@@ -225,6 +224,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 		}
 		v.cache.Remove(sum)
 		return Identity{}, unauthenticated("the ID token has expired")
+	}
+	if !canonicalJWT(token) {
+		return Identity{}, unauthenticated("the bearer token is not a JWT (three canonical base64url parts expected); Custos's own tokens are not accepted here")
 	}
 	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
