@@ -116,39 +116,107 @@ func (s *fastScanner) integer() ([]byte, bool) {
 	return s.b[start:s.i], true
 }
 
-// object reads an object, calling field for each name with the scanner at
-// its value; field reads the value and reports whether it is in the
-// subset. A name outside names, or given twice, leaves the subset.
-func (s *fastScanner) object(names map[string]int, seen *int, field func(bit int) bool) bool {
-	if !s.take('{') {
+// fastDecoder reads a request with a fastScanner. seen holds the fields
+// read so far: each may be given once.
+type fastDecoder struct {
+	fastScanner
+	op   Op
+	req  Request
+	seen int
+}
+
+// object reads an object whose names are all in names, reading each value
+// with value. A name outside names, or given twice, leaves the subset.
+func (d *fastDecoder) object(names map[string]int) bool {
+	if !d.take('{') {
 		return false
 	}
-	if s.take('}') {
+	if d.take('}') {
 		return true
 	}
 	for {
-		name, ok := s.str()
-		if !ok || !s.take(':') {
+		name, ok := d.str()
+		if !ok || !d.take(':') {
 			return false
 		}
 		bit := names[string(name)]
-		if bit == 0 || *seen&bit != 0 {
+		if bit == 0 || d.seen&bit != 0 {
 			return false
 		}
-		*seen |= bit
-		if !field(bit) {
+		d.seen |= bit
+		if !d.value(bit) {
 			return false
 		}
-		switch s.next() {
+		switch d.next() {
 		case ',':
-			s.i++
+			d.i++
 		case '}':
-			s.i++
+			d.i++
 			return true
 		default:
 			return false
 		}
 	}
+}
+
+// value reads the value of the field bit into the request.
+func (d *fastDecoder) value(bit int) bool {
+	req, rc := &d.req, &d.req.Context
+	switch bit {
+	case fKeyPath:
+		return d.string(&req.KeyPath)
+	case fKeyURIPrefix:
+		return d.string(&req.KeyURIPrefix)
+	case fAAD:
+		return d.bytes(&req.AdditionalAuthenticatedData, true)
+	// The walk reads plaintext only in a wrap and wrappedBlob only in an
+	// unwrap, and does not even look at the other; here a string is
+	// required of both.
+	case fPlaintext:
+		return d.bytes(&req.Plaintext, d.op == OpWrap)
+	case fWrappedBlob:
+		return d.bytes(&req.WrappedBlob, d.op == OpUnwrap)
+	case fContext:
+		return d.object(fastContextNames)
+	case fFullResourceName:
+		return d.string(&rc.FullResourceName)
+	case fRelativeResourceName:
+		return d.string(&rc.RelativeResourceName)
+	case fIsKeyHealthCheck:
+		var ok bool
+		rc.IsKeyHealthCheck, ok = d.bool()
+		return ok
+	case fReasonContext:
+		return d.object(fastReasonNames)
+	default: // fReason: a name or a number
+		if d.next() == '"' {
+			v, ok := d.str()
+			rc.Justification = ReasonByName(string(v))
+			return ok
+		}
+		v, ok := d.integer()
+		if ok {
+			rc.Justification, ok = reasonFromJSON(json.RawMessage(v))
+		}
+		return ok
+	}
+}
+
+func (d *fastDecoder) string(dst *string) bool {
+	v, ok := d.str()
+	*dst = string(v)
+	return ok
+}
+
+// bytes decodes base64 as the walk does, into dst if read.
+func (d *fastDecoder) bytes(dst *[]byte, read bool) bool {
+	v, ok := d.str()
+	if !ok || !read {
+		return ok
+	}
+	b, err := decodeBase64(string(v))
+	*dst = b
+	return err == nil
 }
 
 var (
@@ -167,76 +235,14 @@ var (
 // decodeFast returns the request in body, or ok false when the lenient
 // walk must decide. body is trimmed and within MaxBody.
 func decodeFast(op Op, body []byte) (req *Request, ok bool) {
-	s := &fastScanner{b: body}
-	req = &Request{}
-	rc := &req.Context
-	seen := 0
-	// bytesField decodes base64 as the walk does; the walk reads
-	// plaintext only in a wrap and wrappedBlob only in an unwrap, and does
-	// not even look at the other, but here a string is required of both.
-	bytesField := func(dst *[]byte, read bool) bool {
-		v, ok := s.str()
-		if !ok || !read {
-			return ok
-		}
-		b, err := decodeBase64(string(v))
-		*dst = b
-		return err == nil
-	}
-	stringField := func(dst *string) bool {
-		v, ok := s.str()
-		*dst = string(v)
-		return ok
-	}
-	reason := func(int) bool {
-		if s.next() == '"' {
-			v, ok := s.str()
-			rc.Justification = ReasonByName(string(v))
-			return ok
-		}
-		v, ok := s.integer()
-		if ok {
-			rc.Justification, ok = reasonFromJSON(json.RawMessage(v))
-		}
-		return ok
-	}
-	context := func(bit int) bool {
-		switch bit {
-		case fFullResourceName:
-			return stringField(&rc.FullResourceName)
-		case fRelativeResourceName:
-			return stringField(&rc.RelativeResourceName)
-		case fIsKeyHealthCheck:
-			var ok bool
-			rc.IsKeyHealthCheck, ok = s.bool()
-			return ok
-		default: // fReasonContext
-			return s.object(fastReasonNames, &seen, reason)
-		}
-	}
-	root := func(bit int) bool {
-		switch bit {
-		case fKeyPath:
-			return stringField(&req.KeyPath)
-		case fKeyURIPrefix:
-			return stringField(&req.KeyURIPrefix)
-		case fAAD:
-			return bytesField(&req.AdditionalAuthenticatedData, true)
-		case fPlaintext:
-			return bytesField(&req.Plaintext, op == OpWrap)
-		case fWrappedBlob:
-			return bytesField(&req.WrappedBlob, op == OpUnwrap)
-		default: // fContext
-			return s.object(fastContextNames, &seen, context)
-		}
-	}
-	if !s.object(fastRootNames, &seen, root) {
+	d := &fastDecoder{fastScanner: fastScanner{b: body}, op: op}
+	if !d.object(fastRootNames) {
 		return nil, false
 	}
-	if s.next(); s.i != len(s.b) {
+	if d.next(); d.i != len(d.b) {
 		return nil, false // more than one value
 	}
-	return req, true
+	return &d.req, true
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -11,6 +11,7 @@ import (
 	"github.com/custos-kms/custos/internal/kmserr"
 	"github.com/custos-kms/custos/internal/resource"
 	"github.com/custos-kms/custos/internal/storage"
+	"google.golang.org/grpc/codes"
 )
 
 // EKMTarget is a key and version resolved for a Cloud EKM wrap or unwrap.
@@ -32,21 +33,23 @@ type EKMTarget struct {
 	blobErr error // a blob that could not even be parsed: 400 after authorization
 }
 
+// errNoEKMKey is ResolveEKM's NOT_FOUND, made only when it is the answer.
+func errNoEKMKey() error { return kmserr.NotFound("no usable external key has this URI") }
+
 // ResolveEKM finds the key of an external key id and the version to use: the
 // primary for a wrap (blob nil), the blob's version for an unwrap. It
 // returns NOT_FOUND when the id names no key, the key is not an
 // ENCRYPT_DECRYPT key, or the version is missing or not ENABLED. It does no
 // authorization: the caller must authorize on Key before Wrap or Unwrap.
 func (s *Service) ResolveEKM(ctx context.Context, id string, blob []byte) (*EKMTarget, error) {
-	notFound := kmserr.NotFound("no usable external key has this URI")
 	if id == "" || len(id) > 128 {
-		return nil, notFound
+		return nil, errNoEKMKey()
 	}
 	keyName, ok := s.cache.ekmIDs.Get(id)
 	if !ok {
 		rec, err := s.store.Get(ctx, ekmIndexName(id))
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil, notFound
+			return nil, errNoEKMKey()
 		}
 		if err != nil {
 			return nil, storeErr(err, "external key", "")
@@ -65,7 +68,7 @@ func (s *Service) ResolveEKM(ctx context.Context, id string, blob []byte) (*EKMT
 		return nil, err
 	}
 	if k.Purpose != alg.EncryptDecrypt || k.EKMID != id {
-		return nil, notFound
+		return nil, errNoEKMKey()
 	}
 	t := &EKMTarget{Key: k.Name, s: s}
 	if blob == nil {
@@ -86,12 +89,12 @@ func (s *Service) ResolveEKM(ctx context.Context, id string, blob []byte) (*EKMT
 		t.number = int64(v)
 	}
 	if t.number == 0 {
-		return nil, notFound
+		return nil, errNoEKMKey()
 	}
 	_, lv, err := s.usable(ctx, kn.VersionName(t.number), alg.EncryptDecrypt)
 	if err != nil {
-		if c := kmserr.Code(err); c == kmserr.Code(notFound) || c == kmserr.Code(kmserr.FailedPrecondition("")) {
-			return nil, notFound
+		if c := kmserr.Code(err); c == codes.NotFound || c == codes.FailedPrecondition {
+			return nil, errNoEKMKey()
 		}
 		return nil, err
 	}
