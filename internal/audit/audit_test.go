@@ -377,6 +377,33 @@ func TestInvalidUTF8Verifies(t *testing.T) {
 	}
 }
 
+// TestRepairedDetailsVerify checks entries whose detail keys or values
+// need UTF-8 repair, including keys that become one after it, written
+// together in one record beside entries whose details need none: the
+// stored JSON and the hash agree, and the caller's maps are left as they
+// were (the log repairs a copy).
+func TestRepairedDetailsVerify(t *testing.T) {
+	f := newFixture(t)
+	colliding := map[string]string{"a\xff": "1", "a\xfe": "2", "a\uFFFD": "3", "b": "\x00\"\\\n\u2028"}
+	badValue := map[string]string{"k": "v\xc3", "": ""}
+	plain := map[string]string{"k": "v", "email": "x@example.com"}
+	var es []Entry
+	for i, d := range []map[string]string{colliding, plain, badValue, nil, {}, plain} {
+		e := testEntry(i)
+		e.Details = d
+		es = append(es, e)
+	}
+	if err := f.log.append(context.Background(), es...); err != nil {
+		t.Fatal(err)
+	}
+	if rep := f.verify(t); !rep.OK || rep.Entries != int64(len(es)) {
+		t.Errorf("Verify = %+v, want OK with %d entries", rep, len(es))
+	}
+	if len(colliding) != 4 || colliding["a\xff"] != "1" || badValue["k"] != "v\xc3" {
+		t.Errorf("the caller's maps were changed: %q, %q", colliding, badValue)
+	}
+}
+
 func TestCanonicalIsInjective(t *testing.T) {
 	base := Entry{Seq: 1, Time: time.Unix(0, 0)}
 	tests := []struct {

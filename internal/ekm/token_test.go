@@ -361,3 +361,34 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifyCacheKeepsCanonicalForm checks that a token the verifier has
+// cached does not vouch for another spelling of it: go-jose decodes
+// base64url leniently, so a signature whose unused trailing bits differ
+// (or that carries padding) still verifies, and only the canonical-form
+// check refuses it. The cache, looked up before that check, must miss.
+func TestVerifyCacheKeepsCanonicalForm(t *testing.T) {
+	iss := newIssuer(t)
+	clk := newClock()
+	v := newTestVerifier(t, iss, clk)
+	tok := iss.token(t, testEmail, testAud, clk.now())
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("Verify = %v", err)
+	}
+	// An RS256 signature is 256 bytes: 342 base64url characters, whose
+	// last carries 4 unused bits.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, tok[len(tok)-1])
+	if last < 0 || len(tok[strings.LastIndexByte(tok, '.')+1:]) != 342 {
+		t.Fatalf("unexpected signature encoding in %s", tok)
+	}
+	variants := map[string]string{
+		"trailing bits": tok[:len(tok)-1] + string(alphabet[last^1]),
+		"padding":       tok + "==",
+	}
+	for name, variant := range variants {
+		if _, err := v.Verify(context.Background(), variant); kmserr.Code(err) != codes.Unauthenticated {
+			t.Errorf("%s: Verify of a non-canonical spelling of a cached token = %v, want UNAUTHENTICATED", name, err)
+		}
+	}
+}

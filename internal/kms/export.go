@@ -10,6 +10,7 @@ import (
 	"github.com/custos-kms/custos/internal/kmserr"
 	"github.com/custos-kms/custos/internal/resource"
 	"github.com/custos-kms/custos/internal/storage"
+	"google.golang.org/grpc/codes"
 )
 
 // PermExport is the permission [Service.ExportMaterial] checks on the key.
@@ -94,15 +95,11 @@ func (s *Service) ExportMaterial(ctx context.Context, name string, opts ExportOp
 // export refusal uses. Other codes (UNAUTHENTICATED, a quota) pass as is.
 func exportDenied(err error) error {
 	var ke *kmserr.Error
-	if errors.As(err, &ke) && ke.Code == codePermissionDenied {
+	if errors.As(err, &ke) && ke.Code == codes.PermissionDenied {
 		return &kmserr.Error{Code: ke.Code, Msg: "export not allowed: " + ke.Msg, Err: ke.Err}
 	}
 	return err
 }
-
-// codePermissionDenied is codes.PermissionDenied, read through kmserr so
-// that the core does not import grpc.
-var codePermissionDenied = kmserr.PermissionDenied("").Code
 
 func (s *Service) exportMaterial(ctx context.Context, n, kn resource.Name, opts ExportOptions) ([]byte, string, alg.Algorithm, error) {
 	k, err := s.loadKey(ctx, kn)
