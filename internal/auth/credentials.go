@@ -129,5 +129,10 @@ func (a *Apps) authenticateCert(ctx context.Context, req Request) (*App, error) 
 	if err != nil {
 		return nil, err
 	}
+	// The TLS layer checked the validity period when the connection was
+	// set up; a connection (gRPC, HTTP/2) may outlive the certificate.
+	if a.now().After(req.ClientCert.NotAfter) {
+		return nil, unauthenticated("the client certificate has expired")
+	}
 	return a.checkState(ctx, key, "client certificate's registration")
 }

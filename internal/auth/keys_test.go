@@ -380,3 +380,22 @@ func TestRevocationUnderLoad(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestMTLSExpiredCertificate: a certificate is verified by the TLS layer
+// only when a connection is set up, and a gRPC or HTTP/2 connection may
+// live for days: once the certificate has expired, its calls are refused
+// even on a connection opened while it was valid.
+func TestMTLSExpiredCertificate(t *testing.T) {
+	e := newEnv(t)
+	e.createApp("billing", "")
+	certPEM, cert := clientCert(t, "billing-client", false, e.clk.now().Add(time.Hour))
+	if _, err := e.apps.CreateKey(e.ctx, CreateKeyRequest{App: "billing", Format: FormatMTLS, Certificate: certPEM}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.authn.Authenticate(context.Background(), Request{ClientCert: cert}); err != nil {
+		t.Fatalf("Authenticate(valid certificate) = %v", err)
+	}
+	e.clk.add(time.Hour + time.Second)
+	_, err := e.authn.Authenticate(context.Background(), Request{ClientCert: cert})
+	wantCode(t, "Authenticate(expired certificate)", err, codes.Unauthenticated)
+}

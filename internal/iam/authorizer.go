@@ -68,9 +68,10 @@ type Authorizer struct {
 
 	cache  *policyCache
 	groups atomic.Pointer[groupIndex] // nil until first read
-	// groupsGen moves on every group change, like policyCache.gen.
-	groupsGen atomic.Uint64
-	groupsMu  sync.Mutex // serializes group index reloads
+	// groupsMu serializes group index reloads and invalidations, so that
+	// a reload that read storage before a group change cannot store its
+	// index after that change dropped the index.
+	groupsMu sync.Mutex
 }
 
 var _ kms.Authorizer = (*Authorizer)(nil)

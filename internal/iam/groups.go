@@ -48,7 +48,6 @@ func (a *Authorizer) groupIndex(ctx context.Context, now int64) (*groupIndex, er
 	if gi := a.groups.Load(); gi != nil && now < gi.exp {
 		return gi, nil // another caller reloaded it while we waited
 	}
-	gen := a.groupsGen.Load()
 	groups, err := a.readGroups(ctx)
 	if err != nil {
 		return nil, err
@@ -59,16 +58,22 @@ func (a *Authorizer) groupIndex(ctx context.Context, now int64) (*groupIndex, er
 			gi.byApp[app] = append(gi.byApp[app], g.Name)
 		}
 	}
-	if a.groupsGen.Load() == gen {
-		a.groups.Store(gi)
+	if testHookGroupsLoaded != nil {
+		testHookGroupsLoaded()
 	}
+	a.groups.Store(gi)
 	return gi, nil
 }
 
+// testHookGroupsLoaded, if set, runs after a reload of the group index has
+// read storage and before it stores the index (tests only).
+var testHookGroupsLoaded func()
+
 // invalidateGroups drops the group index after a group changed.
 func (a *Authorizer) invalidateGroups() {
-	a.groupsGen.Add(1)
+	a.groupsMu.Lock()
 	a.groups.Store(nil)
+	a.groupsMu.Unlock()
 }
 
 // readGroups reads every group, page by page.

@@ -4,10 +4,14 @@ package iam
 
 import (
 	"context"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/codes"
+
+	"github.com/custos-kms/custos/internal/kms"
 )
 
 func TestGroups(t *testing.T) {
@@ -61,4 +65,45 @@ func TestGroups(t *testing.T) {
 	if diff := cmp.Diff([]string{"SetGroup", "SetGroup", "DeleteGroup", "DeleteGroup", "SetGroup", "SetGroup", "SetGroup", "DeleteGroup"}, methods); diff != "" {
 		t.Errorf("audited methods (-want +got):\n%s", diff)
 	}
+}
+
+// TestGroupChangeDuringReload: a group change that commits while another
+// request is reloading the group index is not undone by that reload: once
+// SetGroup has returned, the app it removed is refused.
+func TestGroupChangeDuringReload(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.a.SetGroup(adminCtx, "payments", []string{"billing"}); err != nil {
+		t.Fatal(err)
+	}
+	e.bind(t, ring, encrypter, "group:payments")
+	res := mustParse(t, keyA)
+
+	// The next reload reads the group with billing in it; while it holds
+	// what it read, the admin removes billing from the group.
+	done := make(chan error, 1)
+	var once sync.Once
+	testHookGroupsLoaded = func() {
+		once.Do(func() {
+			go func() {
+				_, err := e.a.SetGroup(adminCtx, "payments", nil)
+				done <- err
+			}()
+			// Let the change finish if it can; a correct reload makes it
+			// wait for the reload instead.
+			select {
+			case err := <-done:
+				done <- err
+			case <-time.After(200 * time.Millisecond):
+			}
+		})
+	}
+	t.Cleanup(func() { testHookGroupsLoaded = nil })
+
+	// Concurrent with the change: either answer is right.
+	_ = e.a.Authorize(appCtx("billing"), kms.PermUseToEncrypt, res)
+	if err := <-done; err != nil {
+		t.Fatalf("SetGroup = %v", err)
+	}
+	testHookGroupsLoaded = nil
+	wantCode(t, "Authorize after SetGroup removed the app", e.a.Authorize(appCtx("billing"), kms.PermUseToEncrypt, res), codes.PermissionDenied)
 }
