@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -56,9 +57,22 @@ func UnaryInterceptor(a Authenticator, log *slog.Logger) grpc.UnaryServerInterce
 		if v := md.Get(exportableHeader); len(v) > 0 && v[0] == "true" {
 			ctx = WithExportable(ctx, true)
 		}
-		resp, err := handler(kms.WithCaller(ctx, c), req)
+		resp, err := invoke(kms.WithCaller(ctx, c), req, info.FullMethod, handler, log)
 		return resp, Sanitize(err, log)
 	}
+}
+
+// invoke runs handler, turning a panic into INTERNAL: grpc-go does not
+// recover handlers, so a bug reached by one call would stop the server
+// (net/http recovers the REST handlers the same way).
+func invoke(ctx context.Context, req any, method string, handler grpc.UnaryHandler, log *slog.Logger) (resp any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("panic in a gRPC call", "method", method, "panic", p, "stack", string(debug.Stack()))
+			resp, err = nil, status.Error(codes.Internal, "internal error")
+		}
+	}()
+	return handler(ctx, req)
 }
 
 // BearerToken returns the token of an "Authorization: Bearer <token>"
