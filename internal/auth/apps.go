@@ -85,6 +85,19 @@ type AppsConfig struct {
 	// bounds how late changes made by other nodes (sharing the store) are
 	// seen. 5 s if 0.
 	CacheTTL time.Duration
+	// Forget, if set, takes a deleted app out of what grants it access,
+	// in the deletion's transaction (*iam.Authorizer does).
+	Forget AppForgetter
+}
+
+// AppForgetter takes a deleted app out of the IAM policies and groups that
+// name it, so that an app created later under the same name does not
+// inherit them.
+type AppForgetter interface {
+	// ForgetApp does it inside tx and returns the records it changed.
+	ForgetApp(ctx context.Context, tx storage.Tx, app string) ([]string, error)
+	// Forgot is called once the transaction has ended.
+	Forgot()
 }
 
 // Apps manages apps, the service identities of projects, and their
@@ -125,6 +138,7 @@ type Apps struct {
 
 	cache  *stateCache
 	tokens *lru.Cache[[32]byte, verifiedToken]
+	forget AppForgetter // nil: nothing to forget
 }
 
 // NewApps builds an Apps. It fails if PublicURL or an OtherURLs entry is not
@@ -140,6 +154,7 @@ func NewApps(cfg AppsConfig) (*Apps, error) {
 		audit:     cfg.Auditor,
 		log:       cfg.Logger,
 		now:       cfg.Now,
+		forget:    cfg.Forget,
 		tokenURLs: map[string]bool{},
 		audiences: map[string]bool{},
 	}
@@ -481,14 +496,16 @@ func (a *Apps) setDisabled(ctx context.Context, method, name string, disabled bo
 	return copyApp(out), err
 }
 
-// DeleteApp deletes an app and every credential of it, effective at once.
-// IAM bindings that name "app:NAME" stay, dangling, as in Google Cloud; an
-// app created later with the same name gets another UID. It needs
-// custos.apps.delete.
+// DeleteApp deletes an app and every credential of it, effective at once,
+// and, with AppsConfig.Forget, takes "app:NAME" out of every IAM policy and
+// group in the same transaction: an app created later with the same name
+// (it gets another UID) inherits nothing, as in Google Cloud, where the
+// bindings of a deleted service account do not pass to a new one. Its
+// quota stays. It needs custos.apps.delete.
 func (a *Apps) DeleteApp(ctx context.Context, name string) error {
 	details := map[string]string{"app": name}
 	return a.onApp(ctx, "DeleteApp", PermAppsDelete, name, appRecordName(name), details, func(*App) error {
-		return a.update(ctx, func(tx storage.Tx) ([]string, error) {
+		err := a.update(ctx, func(tx storage.Tx) ([]string, error) {
 			app, rec, err := a.readApp(ctx, tx, name)
 			if err != nil {
 				return nil, err
@@ -534,8 +551,19 @@ func (a *Apps) DeleteApp(ctx context.Context, name string) error {
 				return nil, storeErr(err, "app", name)
 			}
 			details["keysDeleted"] = strconv.Itoa(len(keys))
+			if a.forget != nil {
+				changed, err := a.forget.ForgetApp(ctx, tx, name)
+				if err != nil {
+					return nil, err
+				}
+				details["iamRecordsChanged"] = strconv.Itoa(len(changed))
+			}
 			return touched, nil
 		})
+		if a.forget != nil {
+			a.forget.Forgot()
+		}
+		return err
 	})
 }
 

@@ -316,3 +316,10 @@ func (c *policyCache) invalidate(key resource.Name) {
 	delete(c.m, key)
 	c.mu.Unlock()
 }
+
+func (c *policyCache) invalidateAll() {
+	c.gen.Add(1)
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
+}

@@ -76,28 +76,19 @@ func (a *Authorizer) invalidateGroups() {
 	a.groupsMu.Unlock()
 }
 
-// readGroups reads every group, page by page.
+// readGroups reads every group.
 func (a *Authorizer) readGroups(ctx context.Context) ([]Group, error) {
 	var out []Group
-	after := ""
-	for {
-		recs, err := a.rs.store.List(ctx, storage.ListOptions{Kind: kindGroup, Parent: groupParent, After: after, Limit: 1000})
-		if err != nil {
-			return nil, storeErr(err)
+	err := eachRecord(ctx, a.rs.store, kindGroup, groupParent, func(r storage.Record) error {
+		var g Group
+		if err := a.rs.decode(r, kindGroup, &g); err != nil {
+			a.log.Error("IAM group failed its integrity check", "record", r.Name, "err", err)
+			return kmserr.Internal(err, "cannot read the groups of apps")
 		}
-		for _, r := range recs {
-			var g Group
-			if err := a.rs.decode(r, kindGroup, &g); err != nil {
-				a.log.Error("IAM group failed its integrity check", "record", r.Name, "err", err)
-				return nil, kmserr.Internal(err, "cannot read the groups of apps")
-			}
-			out = append(out, g)
-		}
-		if len(recs) < 1000 {
-			return out, nil
-		}
-		after = recs[len(recs)-1].Name
-	}
+		out = append(out, g)
+		return nil
+	})
+	return out, err
 }
 
 // requireAdmin lets only the built-in admin through.

@@ -147,27 +147,18 @@ func (q *Quotas) Reload(ctx context.Context) error {
 
 func (q *Quotas) read(ctx context.Context) ([]Quota, error) {
 	var out []Quota
-	after := ""
-	for {
-		recs, err := q.rs.store.List(ctx, storage.ListOptions{Kind: kindQuota, Parent: quotaParent, After: after, Limit: 1000})
-		if err != nil {
-			return nil, storeErr(err)
+	err := eachRecord(ctx, q.rs.store, kindQuota, quotaParent, func(r storage.Record) error {
+		var s Quota
+		if err := q.rs.decode(r, kindQuota, &s); err != nil {
+			return err
 		}
-		for _, r := range recs {
-			var s Quota
-			if err := q.rs.decode(r, kindQuota, &s); err != nil {
-				return nil, err
-			}
-			if r.Name != quotaRecordName(s.Target) {
-				return nil, kmserr.DataLoss(nil, "stored record %s holds the quota of %s", r.Name, s.Target)
-			}
-			out = append(out, s)
+		if r.Name != quotaRecordName(s.Target) {
+			return kmserr.DataLoss(nil, "stored record %s holds the quota of %s", r.Name, s.Target)
 		}
-		if len(recs) < 1000 {
-			return out, nil
-		}
-		after = recs[len(recs)-1].Name
-	}
+		out = append(out, s)
+		return nil
+	})
+	return out, err
 }
 
 func newBucket(rpm int, now time.Time) *bucket {

@@ -316,7 +316,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	})
 	s.apps, err = auth.NewApps(auth.AppsConfig{
 		Store: store, Keystore: ks, Authorizer: authz, Auditor: s.audit, Logger: log,
-		PublicURL: s.publicURL,
+		PublicURL: s.publicURL, Forget: policies,
 	})
 	if err != nil {
 		return nil, err
