@@ -136,7 +136,10 @@ func (s *Service) CreateImportJob(ctx context.Context, parent, id string, in Imp
 		return nil, err
 	}
 	var out *ImportJob
-	target := ring.ImportJobName(id).String()
+	var target string // the audit entry names the new job only if id is valid
+	if resource.ValidID(id) {
+		target = ring.ImportJobName(id).String()
+	}
 	err = s.callFor(ctx, "CreateImportJob", PermImportJobsCreate, ring, false, &target, func() error {
 		out, err = s.createImportJob(ctx, ring, id, in)
 		return err

@@ -25,7 +25,10 @@ func (s *Service) CreateKeyRing(ctx context.Context, parent, id string) (*KeyRin
 		return nil, err
 	}
 	var out *KeyRing
-	target := loc.KeyRingName(id).String()
+	var target string // the audit entry names the new ring only if id is valid
+	if resource.ValidID(id) {
+		target = loc.KeyRingName(id).String()
+	}
 	err = s.callFor(ctx, "CreateKeyRing", PermKeyRingsCreate, loc, false, &target, func() error {
 		if !resource.ValidID(id) {
 			return kmserr.InvalidArgument("key_ring_id", "%q must be 1 to 63 characters of letters, digits, '_' and '-'", id)

@@ -46,7 +46,10 @@ func (s *Service) CreateCryptoKey(ctx context.Context, req CreateKeyRequest) (*K
 		return nil, err
 	}
 	var out *KeyInfo
-	target := ring.CryptoKeyName(req.ID).String()
+	var target string // the audit entry names the new key only if the id is valid
+	if resource.ValidID(req.ID) {
+		target = ring.CryptoKeyName(req.ID).String()
+	}
 	err = s.callFor(ctx, "CreateCryptoKey", PermCryptoKeysCreate, ring, false, &target, func() error {
 		out, err = s.createCryptoKey(ctx, ring, req)
 		return err
@@ -216,6 +219,23 @@ func (s *Service) checkRotation(k *CryptoKey, now time.Time) error {
 	}
 	if k.Purpose != alg.EncryptDecrypt {
 		return kmserr.InvalidArgument("crypto_key.rotation_period", "automatic rotation is only supported for ENCRYPT_DECRYPT keys")
+	}
+	if k.ImportOnly {
+		// Rotation generates a version; an import-only key only takes
+		// imported ones, so the scheduler could never rotate it.
+		field := "crypto_key.rotation_period"
+		if k.RotationPeriod == 0 {
+			field = "crypto_key.next_rotation_time"
+		}
+		return kmserr.InvalidArgument(field, "an import_only key cannot be rotated automatically")
+	}
+	if !k.NextRotationTime.IsZero() {
+		// The scheduler keeps it as Unix nanoseconds, which int64 holds
+		// only up to 2262, and finds due times above 0 only.
+		latest := now.Add(maxRotationPeriod)
+		if !k.NextRotationTime.After(time.Unix(0, 0)) || k.NextRotationTime.After(latest) {
+			return kmserr.InvalidArgument("crypto_key.next_rotation_time", "must be after 1970-01-01T00:00:00Z and at most 100 years (%v) from now", maxRotationPeriod)
+		}
 	}
 	if k.RotationPeriod != 0 {
 		if k.RotationPeriod < s.minRot || k.RotationPeriod > maxRotationPeriod {

@@ -45,6 +45,20 @@ func queryDigest(parent string, p Page) string {
 	return base64.RawURLEncoding.EncodeToString(h[:8])
 }
 
+// decodePageToken reads a page token of the query whose digest is given;
+// "" is the first page.
+func decodePageToken(s, digest string) (pageToken, error) {
+	var tok pageToken
+	if s == "" {
+		return tok, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || json.Unmarshal(b, &tok) != nil || tok.Query != digest || tok.Offset < 0 {
+		return pageToken{}, kmserr.InvalidArgument("page_token", "invalid page token (it must come from the same list call)")
+	}
+	return tok, nil
+}
+
 // list pages the records of one kind under parent. Without a filter or an
 // order it pages through storage by name, reading only one page; with
 // either, it reads every record under parent, filters and sorts them, and
@@ -62,12 +76,9 @@ func list[T any](ctx context.Context, s *Service, kind storage.Kind, parent stri
 		size = maxPageSize
 	}
 	digest := queryDigest(parent, p)
-	var tok pageToken
-	if p.Token != "" {
-		b, err := base64.RawURLEncoding.DecodeString(p.Token)
-		if err != nil || json.Unmarshal(b, &tok) != nil || tok.Query != digest || tok.Offset < 0 {
-			return res, kmserr.InvalidArgument("page_token", "invalid page token (it must come from the same list call)")
-		}
+	tok, err := decodePageToken(p.Token, digest)
+	if err != nil {
+		return res, err
 	}
 	var zero T
 	known := func(path string) bool { _, ok := fieldsOf(zero)(path); return ok }

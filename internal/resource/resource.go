@@ -81,9 +81,11 @@ func ValidID(id string) bool {
 }
 
 // validProject accepts Google project ids and numbers: 1 to 63 characters
-// of lower-case letters, digits, '-', '.', ':' (domain-scoped projects).
+// of lower-case letters, digits, '-', '.', ':' (domain-scoped projects),
+// starting with a letter or digit, so that no id is a dot segment ("." or
+// "..") that an HTTP path would resolve away.
 func validProject(s string) bool {
-	if len(s) == 0 || len(s) > 63 {
+	if len(s) == 0 || len(s) > 63 || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= '0' && s[0] <= '9') {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

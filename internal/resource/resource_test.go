@@ -32,6 +32,11 @@ func TestParse(t *testing.T) {
 		{"bad char in id", "projects/p/locations/l/keyRings/a.b", KindInvalid},
 		{"upper-case project", "projects/P/locations/l", KindInvalid},
 		{"path traversal", "projects/p/locations/l/keyRings/..", KindInvalid},
+		{"dot-dot project", "projects/../locations/l/keyRings/r", KindInvalid},
+		{"dot project", "projects/./locations/l", KindInvalid},
+		{"project starting with a dot", "projects/.p/locations/l", KindInvalid},
+		{"domain-scoped project", "projects/example.com:p-1/locations/l", KindLocation},
+		{"project number", "projects/123456789/locations/l", KindLocation},
 		{"extra segments", "projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1/x/y", KindInvalid},
 	}
 	for _, tc := range tests {

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -345,9 +347,51 @@ func (c *call) decodeBody(msg proto.Message, m protoreflect.Message) error {
 		target = m.Mutable(c.rt.bodyField).Message().Interface()
 	}
 	if err := unmarshalOpts.Unmarshal(b, target); err != nil {
-		return invalidArg("invalid JSON body: %s", protoErrText(err))
+		return invalidArg("%s", bodyErrText(err))
 	}
 	return nil
+}
+
+// Parts of protojson's error texts that bodyErrText keeps.
+var (
+	errPosRe   = regexp.MustCompile(`\(line (\d+:\d+)\)`)
+	errFieldRe = regexp.MustCompile(`invalid value for \w+ (?:field \w+|key)`)
+	errNameRe  = regexp.MustCompile(`(?:unknown|duplicate) field "[\w.@/\[\]-]{1,128}"`)
+	errWKTRe   = regexp.MustCompile(`google\.protobuf\.\w+`)
+)
+
+// bodyErrText describes an error of protojson's Unmarshal: where, and which
+// field when it says so, but never the offending token that protojson
+// quotes from the body, which may be a secret (plaintext that a client
+// forgot to encode, key material): error messages end up in logs.
+func bodyErrText(err error) string {
+	s := protoErrText(err)
+	msg := "invalid JSON body"
+	if m := errPosRe.FindStringSubmatch(s); m != nil {
+		msg += " at line " + m[1]
+	}
+	if m := errFieldRe.FindString(s); m != "" {
+		return msg + ": " + m
+	}
+	if m := errNameRe.FindString(s); m != "" {
+		return msg + ": " + m
+	}
+	switch {
+	case strings.Contains(s, "syntax error"):
+		return msg + ": not valid JSON"
+	case strings.Contains(s, "unexpected EOF"):
+		return msg + ": unexpected end of input"
+	case strings.Contains(s, "recursion depth"):
+		return msg + ": nested too deeply"
+	case strings.Contains(s, "unknown field"):
+		return msg + ": unknown field"
+	case strings.Contains(s, "oneof"):
+		return msg + ": two fields of a oneof are set"
+	}
+	if m := errWKTRe.FindString(s); m != "" {
+		return msg + ": invalid " + m + " value"
+	}
+	return msg
 }
 
 var errTooLarge = errors.New("body too large")
