@@ -5,6 +5,7 @@ package kms
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -343,4 +344,53 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestSchedulerGoesPastFailures: keys whose rotation fails (their records
+// were altered on disk), more than a page of them, hold up neither the
+// pass, which ends, nor the destruction of a version that is due.
+func TestSchedulerGoesPastFailures(t *testing.T) {
+	e := newEnv(t)
+	ring := e.ring(t, "r")
+	ctx := context.Background()
+	var broken []string
+	for i := range 150 {
+		k := e.key(t, ring, fmt.Sprintf("rot%03d", i), CryptoKey{Purpose: alg.EncryptDecrypt, RotationPeriod: 48 * time.Hour, NextRotationTime: e.clk.now().Add(time.Hour)})
+		broken = append(broken, k.Key.Name)
+	}
+	err := e.store.Update(ctx, func(tx storage.Tx) error {
+		for _, name := range broken {
+			rec, err := tx.Get(ctx, name)
+			if err != nil {
+				return err
+			}
+			rec.MAC[0] ^= 1 // still due, no longer authentic
+			rec.Rev = 0
+			if err := tx.Put(ctx, rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.cache.purge()
+	d := e.key(t, ring, "dest", CryptoKey{Purpose: alg.EncryptDecrypt})
+	vname := d.Key.Name + "/cryptoKeyVersions/1"
+	if _, err := e.svc.DestroyCryptoKeyVersion(e.ctx, vname); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.add(25 * time.Hour)
+
+	done := make(chan struct{})
+	go func() { e.svc.SchedulerPass(e.ctx); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the scheduler pass did not end")
+	}
+	if v, err := e.svc.GetCryptoKeyVersion(e.ctx, vname); err != nil || v.State != Destroyed {
+		t.Fatalf("version due for destruction after a pass with failing rotations: %+v, %v", v, err)
+	}
 }

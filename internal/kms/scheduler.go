@@ -9,6 +9,7 @@ import (
 
 	"github.com/custos-kms/custos/internal/kmserr"
 	"github.com/custos-kms/custos/internal/resource"
+	"github.com/custos-kms/custos/internal/storage"
 )
 
 // schedulerCaller is the principal of the server's own actions in the audit log.
@@ -32,49 +33,55 @@ func (s *Service) RunScheduler(ctx context.Context, interval time.Duration) {
 }
 
 // SchedulerPass does everything that is due now, and logs what fails (it
-// is retried on the next pass).
+// is retried on the next pass). One key or version that fails, or that
+// stays due, holds up nothing else.
 func (s *Service) SchedulerPass(ctx context.Context) {
 	if CallerFrom(ctx) == nil {
 		ctx = WithCaller(ctx, schedulerCaller)
 	}
 	now := s.now().UnixNano()
 	s.expireImportJobs(ctx, now)
-	for {
-		recs, err := s.store.ListDue(ctx, kindCryptoKey, now, 100)
+	s.eachDue(ctx, kindCryptoKey, now, "rotation", func(r storage.Record) {
+		if err := s.rotate(ctx, r.Name); err != nil {
+			s.log.Error("scheduler: rotation failed", "key", r.Name, "err", err)
+		}
+	})
+	s.eachDue(ctx, kindVersion, now, "destruction", func(r storage.Record) {
+		n, err := resource.ParseKind(r.Name, resource.KindCryptoKeyVersion)
+		if err == nil {
+			_, err = s.transition(ctx, n, TransDestroyNow)
+		}
+		s.record(ctx, "DestroyCryptoKeyVersion", r.Name, false, err)
 		if err != nil {
-			s.log.Error("scheduler: list keys due for rotation", "err", err)
-			break
+			s.log.Error("scheduler: destruction failed", "version", r.Name, "err", err)
+			return
 		}
-		for _, r := range recs {
-			if err := s.rotate(ctx, r.Name); err != nil {
-				s.log.Error("scheduler: rotation failed", "key", r.Name, "err", err)
-				return
-			}
-		}
-		if len(recs) < 100 {
-			break
-		}
-	}
-	for {
-		recs, err := s.store.ListDue(ctx, kindVersion, now, 100)
+		s.log.Info("key version destroyed", "version", r.Name)
+	})
+}
+
+// eachDue calls fn once for each record of kind due by now, a page at a
+// time, until ctx ends. A record that is still due after fn (it failed, or
+// was found not due after all) is not taken again in this pass: each page
+// asks for as many records as were taken, plus a page of new ones.
+func (s *Service) eachDue(ctx context.Context, kind storage.Kind, now int64, what string, fn func(storage.Record)) {
+	const page = 100
+	seen := map[string]bool{}
+	for ctx.Err() == nil {
+		limit := len(seen) + page
+		recs, err := s.store.ListDue(ctx, kind, now, limit)
 		if err != nil {
-			s.log.Error("scheduler: list versions due for destruction", "err", err)
+			s.log.Error("scheduler: list what is due for "+what, "err", err)
 			return
 		}
 		for _, r := range recs {
-			n, err := resource.ParseKind(r.Name, resource.KindCryptoKeyVersion)
-			if err == nil {
-				_, err = s.transition(ctx, n, TransDestroyNow)
+			if !seen[r.Name] {
+				seen[r.Name] = true
+				fn(r)
 			}
-			s.record(ctx, "DestroyCryptoKeyVersion", r.Name, false, err)
-			if err != nil {
-				s.log.Error("scheduler: destruction failed", "version", r.Name, "err", err)
-				return
-			}
-			s.log.Info("key version destroyed", "version", r.Name)
 		}
-		if len(recs) < 100 {
-			return
+		if len(recs) < limit {
+			return // every record due was in this page
 		}
 	}
 }
