@@ -351,16 +351,15 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		Decorate: s.decorate,
 		WithQuery: func(ctx context.Context, method string, params url.Values) (context.Context, error) {
 			if v := params.Get("exportable"); v != "" {
-				switch strings.ToLower(v) {
-				case "true", "1":
-					ctx = grpcapi.WithExportable(ctx, true)
-				case "false", "0":
-				default:
-					return nil, invalidQuery("exportable", v)
+				on, err := grpcapi.ParseExportable("exportable", v)
+				if err != nil {
+					return nil, err
 				}
+				ctx = grpcapi.WithExportable(ctx, on)
 			}
 			return ctx, nil
 		},
+		Sanitize: func(err error) error { return grpcapi.Sanitize(err, log) },
 	})
 	if err != nil {
 		return nil, err

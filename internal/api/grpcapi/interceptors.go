@@ -54,8 +54,12 @@ func UnaryInterceptor(a Authenticator, log *slog.Logger) grpc.UnaryServerInterce
 		if err != nil {
 			return nil, Sanitize(err, log)
 		}
-		if v := md.Get(exportableHeader); len(v) > 0 && v[0] == "true" {
-			ctx = WithExportable(ctx, true)
+		if v := md.Get(exportableHeader); len(v) > 0 && v[0] != "" {
+			on, err := ParseExportable(exportableHeader, v[0])
+			if err != nil {
+				return nil, err
+			}
+			ctx = WithExportable(ctx, on)
 		}
 		resp, err := invoke(kms.WithCaller(ctx, c), req, info.FullMethod, handler, log)
 		return resp, Sanitize(err, log)
@@ -127,6 +131,19 @@ func Sanitize(err error, log *slog.Logger) error {
 const exportableHeader = "x-custos-exportable"
 
 type exportableKey struct{}
+
+// ParseExportable reads the value of the exportable extension, the REST
+// query parameter or the gRPC header named name: true or 1, false or 0, in
+// any case; anything else is INVALID_ARGUMENT.
+func ParseExportable(name, v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "true", "1":
+		return true, nil
+	case "false", "0":
+		return false, nil
+	}
+	return false, kmserr.InvalidArgument(name, "must be true or false, not %q", v)
+}
 
 // WithExportable marks a CreateCryptoKey call as asking for an exportable
 // key (a Custos extension that official clients never send).

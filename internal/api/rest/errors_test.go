@@ -190,3 +190,24 @@ func TestErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSanitizeSeesCallErrors: Config.Sanitize sees the error of a method
+// call, with its hidden cause, and what it returns is what is written.
+func TestSanitizeSeesCallErrors(t *testing.T) {
+	cause := errors.New("disk on fire")
+	var seen []error
+	h := newHandler(t, Config{
+		KMS: &fakeKMS{err: kmserr.Unavailable(cause, "try again later")},
+		Sanitize: func(err error) error {
+			seen = append(seen, err)
+			return status.Error(codes.Unavailable, "sanitized")
+		},
+	})
+	w := serve(h, "GET", "/v1/"+key, "")
+	if len(seen) != 1 || !errors.Is(seen[0], cause) {
+		t.Fatalf("Sanitize saw %v, want the call's error with its cause", seen)
+	}
+	if e := decodeError(t, w); w.Code != 503 || e.Error.Message != "sanitized" || strings.Contains(w.Body.String(), "fire") {
+		t.Errorf("answer %d %s, want 503 with Sanitize's message and no cause", w.Code, w.Body.String())
+	}
+}

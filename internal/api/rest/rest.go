@@ -68,6 +68,11 @@ type Config struct {
 	// MaxBodyBytes bounds the request body; 0 means 1 MiB. A larger body
 	// is INVALID_ARGUMENT.
 	MaxBodyBytes int64
+
+	// Sanitize, if set, sees the error of every method call before it is
+	// written, and returns the error to write: the server logs there the
+	// causes that the answer hides (as its gRPC interceptor does).
+	Sanitize func(error) error
 }
 
 // DefaultMaxBodyBytes is the body limit when Config.MaxBodyBytes is 0. Cloud
@@ -85,6 +90,8 @@ type handler struct {
 	withQuery    func(ctx context.Context, method string, params url.Values) (context.Context, error)
 	decorate     func(ctx context.Context, m proto.Message) map[string]any
 	maxBody      int64
+
+	sanitize func(error) error
 
 	// intercept is passed to every method handler. It is nil in
 	// production; tests set it to see each decoded request.
@@ -144,6 +151,7 @@ func New(cfg Config) (http.Handler, error) {
 		withQuery:    cfg.WithQuery,
 		decorate:     cfg.Decorate,
 		maxBody:      cfg.MaxBodyBytes,
+		sanitize:     cfg.Sanitize,
 	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
@@ -234,6 +242,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	*c = call{dec: c.dec} // keep nothing of the request in the pool
 	h.calls.Put(c)
 	if err != nil {
+		if h.sanitize != nil {
+			err = h.sanitize(err)
+		}
 		WriteError(w, err)
 		return
 	}
