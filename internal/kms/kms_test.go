@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -332,6 +333,11 @@ func TestListFilterOrderPaging(t *testing.T) {
 	}
 	_, _, _, err := e.svc.ListCryptoKeyVersions(e.ctx, k.Key.Name, Page{Token: "garbage"})
 	wantCode(t, "bad page token", err, codes.InvalidArgument)
+	long := strings.Repeat(`state="ENABLED" OR `, 300) + `state="ENABLED"`
+	_, _, _, err = e.svc.ListCryptoKeyVersions(e.ctx, k.Key.Name, Page{Filter: long})
+	wantCode(t, "a filter of 5 KiB", err, codes.InvalidArgument)
+	_, _, _, err = e.svc.ListCryptoKeyVersions(e.ctx, k.Key.Name, Page{OrderBy: strings.Repeat("name,", 1000)})
+	wantCode(t, "an order_by of 5 KiB", err, codes.InvalidArgument)
 }
 
 func equal(a, b []string) bool {

@@ -59,6 +59,9 @@ func decodePageToken(s, digest string) (pageToken, error) {
 	return tok, nil
 }
 
+// maxFilterLen bounds the filter and the order_by of a list call.
+const maxFilterLen = 4096
+
 // list pages the records of one kind under parent. Without a filter or an
 // order it pages through storage by name, reading only one page; with
 // either, it reads every record under parent, filters and sorts them, and
@@ -74,6 +77,14 @@ func list[T any](ctx context.Context, s *Service, kind storage.Kind, parent stri
 		size = defaultPageSize
 	case size > maxPageSize:
 		size = maxPageSize
+	}
+	// A filter is checked against every record under the parent: its
+	// length bounds what one call costs.
+	if len(p.Filter) > maxFilterLen {
+		return res, kmserr.InvalidArgument("filter", "is %d bytes; the limit is %d", len(p.Filter), maxFilterLen)
+	}
+	if len(p.OrderBy) > maxFilterLen {
+		return res, kmserr.InvalidArgument("order_by", "is %d bytes; the limit is %d", len(p.OrderBy), maxFilterLen)
 	}
 	digest := queryDigest(parent, p)
 	tok, err := decodePageToken(p.Token, digest)
