@@ -9,6 +9,8 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+
+	"github.com/custos-kms/custos/internal/crypto/oaep"
 )
 
 // Bounds of a wrapping key. Every provider hands out 2048 to 4096-bit RSA
@@ -107,6 +109,11 @@ func checkRSA(pub any) (*rsa.PublicKey, error) {
 	}
 	if bits := k.N.BitLen(); bits < minWrappingBits || bits > maxWrappingBits {
 		return nil, fmt.Errorf("%w: a %d-bit RSA key; want %d to %d bits", ErrWrappingKey, bits, minWrappingBits, maxWrappingBits)
+	}
+	// Refused now rather than once the material is unsealed and its
+	// export recorded.
+	if !oaep.UsableKey(k) {
+		return nil, fmt.Errorf("%w: not a usable RSA public key (public exponent %d; the exponent must be odd and at least 3, the modulus odd)", ErrWrappingKey, k.E)
 	}
 	return k, nil
 }

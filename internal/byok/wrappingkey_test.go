@@ -83,6 +83,13 @@ func TestParseWrappingKey(t *testing.T) {
 	small, _ := rsa.GenerateKey(rand.Reader, 1024)
 	smallDER, _ := x509.MarshalPKIXPublicKey(&small.PublicKey)
 	privDER, _ := x509.MarshalPKCS8PrivateKey(priv)
+	spkiOf := func(n *big.Int, e int) []byte {
+		der, err := x509.MarshalPKIXPublicKey(&rsa.PublicKey{N: n, E: e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
 	bad := []struct {
 		name string
 		in   []byte
@@ -92,6 +99,10 @@ func TestParseWrappingKey(t *testing.T) {
 		{"EC public key", ecDER},
 		{"EC public key as PEM", pemOf("PUBLIC KEY", ecDER)},
 		{"1024-bit RSA", smallDER},
+		{"public exponent 1", spkiOf(priv.N, 1)},
+		{"even public exponent", spkiOf(priv.N, 65536)},
+		{"even modulus", spkiOf(new(big.Int).Add(priv.N, big.NewInt(1)), 65537)},
+		{"public exponent 1 as PEM RSA PUBLIC KEY", pemOf("RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsa.PublicKey{N: priv.N, E: 1}))},
 		{"a private key", pemOf("PRIVATE KEY", privDER)},
 		{"an RSA private key", pemOf("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(priv))},
 		{"PEM of another type", pemOf("CERTIFICATE REQUEST", spki)},
@@ -132,6 +143,9 @@ func FuzzParseWrappingKey(f *testing.F) {
 		}
 		if bits := pub.N.BitLen(); bits < minWrappingBits || bits > maxWrappingBits {
 			t.Fatalf("ParseWrappingKey accepted a %d-bit key", bits)
+		}
+		if pub.E < 3 || pub.E%2 == 0 || pub.N.Bit(0) == 0 {
+			t.Fatalf("ParseWrappingKey accepted exponent %d, modulus parity %d", pub.E, pub.N.Bit(0))
 		}
 		der, err := x509.MarshalPKIXPublicKey(pub)
 		if err != nil {

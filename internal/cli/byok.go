@@ -521,8 +521,11 @@ func (o *byokPushOpts) request() *byokWrapRequest {
 	return &byokWrapRequest{Key: o.key, Version: o.version, Target: o.target, WrappingAlgorithm: o.wrappingAlgorithm}
 }
 
-// byokAlgorithm finds the algorithm of what push will export: the named
-// version's, else the key's primary's, else its version template's.
+// byokAlgorithm finds the algorithm of what push will export, as the
+// server picks the version: the named version's, else the key's
+// primary's, else its only ENABLED version's (the version template may
+// have changed since that version was made); else, for the server to
+// refuse, its version template's.
 func byokAlgorithm(ctx context.Context, c *client, key, version string) (string, error) {
 	k, err := parseAs(key, kindCryptoKey, kindVersion)
 	if err != nil {
@@ -552,6 +555,13 @@ func byokAlgorithm(ctx context.Context, c *client, key, version string) (string,
 	}
 	if a := ck.GetPrimary().GetAlgorithm(); a != 0 {
 		return enumName(a), nil
+	}
+	// Best effort: a caller who may not list versions gets the template's.
+	list := &kmspb.ListCryptoKeyVersionsResponse{}
+	if raw, err := c.get(ctx, k.path("/cryptoKeyVersions"), url.Values{"filter": {"state=ENABLED"}, "pageSize": {"2"}}); err == nil && unmarshal(raw, list) == nil {
+		if vs := list.GetCryptoKeyVersions(); len(vs) == 1 && list.GetNextPageToken() == "" && vs[0].GetState() == kmspb.CryptoKeyVersion_ENABLED {
+			return enumName(vs[0].GetAlgorithm()), nil
+		}
 	}
 	return enumName(ck.GetVersionTemplate().GetAlgorithm()), nil
 }

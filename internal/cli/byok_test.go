@@ -3,11 +3,13 @@
 package cli
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -258,5 +260,25 @@ func TestAWSKeySpecOf(t *testing.T) {
 		if spec != tc.spec || usage != tc.usage || ok != (tc.spec != "") {
 			t.Errorf("awsKeySpecOf(%s) = %q, %q, %v; want %q, %q", tc.alg, spec, usage, ok, tc.spec, tc.usage)
 		}
+	}
+}
+
+// TestBYOKAlgorithmOfTheExportedVersion: for a key without a primary
+// version, push must prepare the destination (AWS key spec, Cloud KMS
+// algorithm) for the version the server exports, its only ENABLED one,
+// not for the key's version template, which may have changed since.
+func TestBYOKAlgorithmOfTheExportedVersion(t *testing.T) {
+	srv := newFakeServer(t, map[string]func(request) reply{
+		"GET /v1/" + testKey:                        ok(`{"name":"` + testKey + `","purpose":"ASYMMETRIC_SIGN","versionTemplate":{"algorithm":"EC_SIGN_P384_SHA384"}}`),
+		"GET /v1/" + testKey + "/cryptoKeyVersions": ok(`{"cryptoKeyVersions":[{"name":"` + testKey + `/cryptoKeyVersions/1","state":"ENABLED","algorithm":"EC_SIGN_P256_SHA256"}],"totalSize":1}`),
+	})
+	base, _ := url.Parse(srv.srv.URL)
+	c, err := newClient(base, testToken, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := byokAlgorithm(context.Background(), c, testKey, "")
+	if err != nil || a != "EC_SIGN_P256_SHA256" {
+		t.Fatalf("byokAlgorithm = %q, %v; want EC_SIGN_P256_SHA256, the only ENABLED version's", a, err)
 	}
 }

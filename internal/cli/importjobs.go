@@ -279,7 +279,11 @@ func importMaterial(a kmspb.CryptoKeyVersion_CryptoKeyVersionAlgorithm, data []b
 
 // privateKeyDER returns a private key file as PKCS#8 DER.
 func privateKeyDER(data []byte) ([]byte, error) {
-	block, _ := pem.Decode(data)
+	block, rest := pem.Decode(data)
+	for block != nil && block.Type == "EC PARAMETERS" {
+		// openssl ecparam -genkey writes the curve before the key.
+		block, rest = pem.Decode(rest)
+	}
 	if block == nil {
 		if _, err := x509.ParsePKCS8PrivateKey(data); err != nil {
 			return nil, errors.New("--key-file: not a PKCS#8 private key (DER, or PEM \"PRIVATE KEY\")")

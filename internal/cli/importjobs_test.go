@@ -206,6 +206,9 @@ func TestKeysImportWrapsOnTheClient(t *testing.T) {
 		"pkcs8.pem": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}),
 		"pkcs8.der": der,
 		"sec1.pem":  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1}),
+		// openssl ecparam -genkey writes the curve's EC PARAMETERS first.
+		"ecparam.pem": append(pem.EncodeToMemory(&pem.Block{Type: "EC PARAMETERS", Bytes: []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}}),
+			pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1})...),
 	}
 	for name, data := range files {
 		t.Run("EC key in "+name, func(t *testing.T) {

@@ -300,13 +300,9 @@ func (s *Service) expireImportJob(ctx context.Context, name string) (*importJobR
 // expireImportJobs expires the jobs whose expire_time has passed. The
 // scheduler calls it; reads notice an expiry on their own, so it only keeps
 // expire_event_time close to expire_time and erases the private keys early.
+// A job whose expiry fails (its record was altered) holds up no other.
 func (s *Service) expireImportJobs(ctx context.Context, now int64) {
-	recs, err := s.store.ListDue(ctx, kindImportJob, now, 1000)
-	if err != nil {
-		s.log.Error("scheduler: list import jobs due to expire", "err", err)
-		return
-	}
-	for _, r := range recs {
+	s.eachDue(ctx, kindImportJob, now, "import job expiry", func(r storage.Record) {
 		j, err := s.expireImportJob(ctx, r.Name)
 		if err != nil {
 			s.log.Error("scheduler: import job expiry failed", "job", r.Name, "err", err)
@@ -315,7 +311,7 @@ func (s *Service) expireImportJobs(ctx context.Context, now int64) {
 		if j.State == ImportJobExpired {
 			s.log.Info("import job expired", "job", r.Name)
 		}
-	}
+	})
 }
 
 // GetImportJob returns an import job, with its public key while it is ACTIVE.

@@ -935,3 +935,78 @@ func FuzzUnwrapImport(f *testing.F) {
 		}
 	})
 }
+
+// TestImportJobExpiryGoesPastFailures: an import job whose record was
+// altered on disk (it stays due, its expiry always fails) holds up neither
+// the scheduler pass nor the expiry of the jobs due after it, whose private
+// wrapping keys must still be erased.
+func TestImportJobExpiryGoesPastFailures(t *testing.T) {
+	e := newEnv(t)
+	ring := e.ring(t, "r")
+	ctx := context.Background()
+	broken := e.job(t, ring, "broken", RSAOAEP3072SHA256AES256)
+	e.clk.add(time.Minute) // due after the broken one
+	later := e.job(t, ring, "later", RSAOAEP3072SHA256AES256)
+	err := e.store.Update(ctx, func(tx storage.Tx) error {
+		rec, err := tx.Get(ctx, broken.Name)
+		if err != nil {
+			return err
+		}
+		rec.MAC[0] ^= 1 // still due, no longer authentic
+		rec.Rev = 0
+		return tx.Put(ctx, rec)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clk.add(ImportJobLifetime + time.Hour)
+	e.svc.SchedulerPass(e.ctx)
+	stored, rec, err := e.svc.readImportJob(ctx, e.store, later.Name)
+	if err != nil || stored.State != ImportJobExpired || stored.PrivateKey != nil || rec.Due != 0 {
+		t.Fatalf("job due after an altered one, after a scheduler pass: state %s, private key %d bytes, due %d, %v; want EXPIRED, erased, not due",
+			stored.State, len(stored.PrivateKey), rec.Due, err)
+	}
+}
+
+// FuzzCheckMaterial feeds arbitrary unwrapped key material, what an
+// importer controls once the wrapping is right, to the parser that checks
+// it against the algorithm: it must never panic, and what it accepts must be
+// a key of exactly that algorithm's type, in the form Custos stores.
+func FuzzCheckMaterial(f *testing.F) {
+	for _, kt := range []asym.KeyType{asym.ECP256, asym.ECP384, asym.Ed25519, asym.RSA2048} {
+		_, der, err := asym.Generate(kt)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(der, uint8(0))
+		f.Add(append(der, 0), uint8(0))
+	}
+	f.Add(randomBytes(32), uint8(0))
+	f.Add([]byte{0x30, 0x00}, uint8(0))
+	algs := []alg.Algorithm{"GOOGLE_SYMMETRIC_ENCRYPTION", "AES_128_GCM", "HMAC_SHA224", "EC_SIGN_P256_SHA256", "EC_SIGN_P384_SHA384",
+		"EC_SIGN_ED25519", "RSA_SIGN_PSS_2048_SHA256", "RSA_DECRYPT_OAEP_3072_SHA1"}
+	f.Fuzz(func(t *testing.T, raw []byte, ai uint8) {
+		for i := range algs {
+			a := algs[(int(ai)+i)%len(algs)]
+			spec, _ := alg.Lookup(a)
+			m, reason := checkMaterial(a, spec, raw)
+			if reason != "" {
+				if m != nil {
+					t.Fatalf("%s: material returned with a failure reason", a)
+				}
+				continue
+			}
+			if n := spec.KeyBytes(); n > 0 {
+				if len(m) != n || !bytes.Equal(m, raw) {
+					t.Fatalf("%s: accepted %d bytes as %d", a, len(raw), len(m))
+				}
+				continue
+			}
+			want, _ := keyType(spec)
+			priv, err := asym.ParsePKCS8(m)
+			if err != nil || asym.CheckType(priv, want) != nil {
+				t.Fatalf("%s: accepted material that is not a %s key: %v", a, want, err)
+			}
+		}
+	})
+}

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/custos-kms/custos/internal/crypto/alg"
+	"github.com/custos-kms/custos/internal/crypto/oaep"
 	"github.com/custos-kms/custos/internal/kms"
 	"github.com/custos-kms/custos/internal/kmserr"
 	"github.com/custos-kms/custos/internal/resource"
@@ -511,6 +512,11 @@ func ParseCertificate(data []byte) (*x509.Certificate, error) {
 	}
 	if bits := pub.N.BitLen(); bits != 2048 && bits != 4096 {
 		return nil, fmt.Errorf("the certificate's RSA key has %d bits; Salesforce BYOK certificates have 2048 or 4096", bits)
+	}
+	// Refused now rather than in every callout, once the material is
+	// unsealed.
+	if !oaep.UsableKey(pub) {
+		return nil, fmt.Errorf("the certificate's RSA key is not usable for RSA-OAEP (public exponent %d)", pub.E)
 	}
 	return cert, nil
 }

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -328,5 +329,33 @@ func TestBYOKWrapRefusals(t *testing.T) {
 				t.Errorf("%d audit entries, want audited=%v", got, tc.audited)
 			}
 		})
+	}
+}
+
+// TestBYOKWrapUnusableExponent: a wrapping key that parses but that RSA-OAEP
+// cannot use (public exponent 1 or even, even modulus) is refused before
+// the material is unsealed, so that the audit log never records as done an
+// export that did not take place.
+func TestBYOKWrapUnusableExponent(t *testing.T) {
+	e := newBYOKEnv(t)
+	sym := e.key(t, "sym", kms.CryptoKey{Purpose: alg.EncryptDecrypt, Exportable: true})
+	priv, _ := rsa.GenerateKey(rand.Reader, 2048)
+	evenN := new(big.Int).Add(priv.N, big.NewInt(1))
+	for _, pub := range []*rsa.PublicKey{{N: priv.N, E: 1}, {N: priv.N, E: 65536}, {N: evenN, E: 65537}} {
+		spki, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := len(e.audit.events)
+		code, body := e.call(t, "app:exporter", map[string]string{"key": sym, "target": "aws", "wrappingAlgorithm": "RSAES_OAEP_SHA_256",
+			"wrappingKey": base64.StdEncoding.EncodeToString(spki)})
+		if code != http.StatusBadRequest || iamRouteErrStatus(body) != "INVALID_ARGUMENT" {
+			t.Fatalf("e=%d: byok:wrap = %d %v, want INVALID_ARGUMENT", pub.E, code, body)
+		}
+		for _, ev := range e.audit.events[before:] {
+			if ev.Err == nil {
+				t.Errorf("e=%d: the audit log records a successful export of %s, but nothing was exported", pub.E, ev.Resource)
+			}
+		}
 	}
 }

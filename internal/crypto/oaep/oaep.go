@@ -46,6 +46,14 @@ func supported(h crypto.Hash) bool {
 	return h == crypto.SHA1 || h == crypto.SHA256 || h == crypto.SHA512
 }
 
+// UsableKey reports whether Encrypt can use pub: x509 parses a public
+// exponent of 1 or an even one, and an even modulus, which RSA encryption
+// refuses. Callers that take a wrapping key from outside check it before
+// they unseal what they will wrap.
+func UsableKey(pub *rsa.PublicKey) bool {
+	return pub != nil && pub.N != nil && pub.E >= 3 && pub.E%2 == 1 && pub.N.Bit(0) == 1
+}
+
 // MaxPlaintext returns the longest plaintext Encrypt accepts for pub and
 // h: k - 2*hLen - 2 bytes (RFC 8017 section 7.1.1), or 0 if there is none
 // or h is not supported.
