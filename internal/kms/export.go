@@ -34,6 +34,10 @@ type ExportOptions struct {
 	// returned as is and recorded as the outcome, so it should be a
 	// *kmserr.Error.
 	Accept func(alg.Algorithm) error
+	// Details are other facts for the audit entry: to whom the material
+	// goes (the fingerprint of the wrapping key, say). They do not
+	// replace "always" or "target".
+	Details map[string]string
 }
 
 // ExportMaterial returns the key material of an ENABLED version of an
@@ -68,6 +72,11 @@ func (s *Service) ExportMaterial(ctx context.Context, name string, opts ExportOp
 		Resource:   n.String(),
 		DataAccess: true,
 		Details:    map[string]string{"always": "true", "target": opts.Target},
+	}
+	for k, v := range opts.Details {
+		if _, set := ev.Details[k]; !set {
+			ev.Details[k] = v
+		}
 	}
 	if err := s.authz.Authorize(ctx, PermExport, kn); err != nil {
 		err = exportDenied(err)

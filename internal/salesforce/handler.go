@@ -172,7 +172,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// 403, 404, 429: decided and recorded by the export.
 	dek, _, _, err := h.cfg.KMS.ExportMaterial(actx, key.CryptoKeyVersion, kms.ExportOptions{
-		Target: ExportTarget,
+		Target:  ExportTarget,
+		Details: map[string]string{"certificateSha256": key.CertificateSHA256},
 		Accept: func(a alg.Algorithm) error {
 			if a != Algorithm {
 				return kmserr.FailedPrecondition("export not allowed: a Salesforce cache-only key must be %s, and %s is %s", Algorithm, key.CryptoKeyVersion, a)

@@ -72,7 +72,8 @@ func TestFetch(t *testing.T) {
 	}
 	evs := e.audit.since(n)
 	if len(evs) < 1 || evs[0].Method != "ExportCryptoKeyVersion" || evs[0].Err != nil || evs[0].Resource != k.CryptoKeyVersion ||
-		evs[0].Details["target"] != "salesforce" || evs[0].Details["always"] != "true" || evs[0].Details["test:principal"] != "app:sf" {
+		evs[0].Details["target"] != "salesforce" || evs[0].Details["always"] != "true" || evs[0].Details["test:principal"] != "app:sf" ||
+		evs[0].Details["certificateSha256"] != k.CertificateSHA256 || len(k.CertificateSHA256) != 64 {
 		t.Errorf("audit = %+v, want an ExportCryptoKeyVersion OK by app:sf with target salesforce", evs)
 	}
 	// Two fetches: the same DEK under fresh content encryption keys.

@@ -5,7 +5,10 @@ package admin
 import (
 	"context"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"regexp"
@@ -120,8 +123,9 @@ func (r byokRoutes) wrap(ctx context.Context, req *http.Request) (any, error) {
 	}
 
 	material, version, a, err := r.svc.ExportMaterial(ctx, name, kms.ExportOptions{
-		Target: string(target),
-		Accept: func(a alg.Algorithm) error { return byokErr(byok.Check(target, a, pub, opts)) },
+		Target:  string(target),
+		Accept:  func(a alg.Algorithm) error { return byokErr(byok.Check(target, a, pub, opts)) },
+		Details: wrappingKeyDetails(pub, in.WrappingKeyVersion),
 	})
 	if err != nil {
 		return nil, err
@@ -226,3 +230,18 @@ func byokErr(err error) error {
 // byokMsg is a byok error without the package prefix. byok errors never
 // hold key material.
 func byokMsg(err error) string { return strings.TrimPrefix(err.Error(), "byok: ") }
+
+// wrappingKeyDetails are the audit details that say to whom an export
+// goes: the SHA-256 of the wrapping key's SubjectPublicKeyInfo, and the
+// Custos key version that holds it, if one was named.
+func wrappingKeyDetails(pub *rsa.PublicKey, version string) map[string]string {
+	d := map[string]string{}
+	if der, err := x509.MarshalPKIXPublicKey(pub); err == nil {
+		sum := sha256.Sum256(der)
+		d["wrappingKeySha256"] = hex.EncodeToString(sum[:])
+	}
+	if version != "" {
+		d["wrappingKeyVersion"] = version
+	}
+	return d
+}

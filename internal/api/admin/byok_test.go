@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -240,6 +241,11 @@ func TestBYOKWrapFormats(t *testing.T) {
 			if e.audit.count() != before+2 { // the wrap, and this test's own read
 				t.Errorf("%d audit entries, want 1 for the wrap", e.audit.count()-before-1)
 			}
+			// The entry says to whom the material went.
+			sum := sha256.Sum256(spki)
+			if d := e.audit.events[before].Details; d["wrappingKeySha256"] != hex.EncodeToString(sum[:]) || d["target"] != tc.body["target"] || d["always"] != "true" {
+				t.Errorf("export audit details = %v, want the wrapping key's SHA-256 %x", d, sum)
+			}
 		})
 	}
 }
@@ -264,6 +270,9 @@ func TestBYOKWrapWithCustosKey(t *testing.T) {
 	got, err := keywrap.UnwrapPad(aesKey, out[384:])
 	if err != nil || !bytes.Equal(got, e.material(t, sym)) {
 		t.Fatalf("unwrapped material differs (%v)", err)
+	}
+	if d := e.audit.events[0].Details; d["wrappingKeyVersion"] != kek+"/cryptoKeyVersions/1" || len(d["wrappingKeySha256"]) != 64 {
+		t.Errorf("export audit details = %v, want the wrapping key version and its SHA-256", d)
 	}
 
 	code, body = e.call(t, "app:exporter", map[string]string{"key": sym, "target": "aws", "wrappingKeyVersion": signer + "/cryptoKeyVersions/1", "wrappingAlgorithm": "RSA_AES_KEY_WRAP_SHA_256"})
