@@ -13,8 +13,9 @@ import (
 //
 // Consistency: every write invalidates the names it touched after it commits,
 // and bumps gen. A reader notes gen before it reads storage and caches what
-// it read only if gen has not moved since, so a value read before a write can
-// never be cached after that write's invalidation.
+// it read only if gen has not moved since, checked again after the add (see
+// fill), so a value read before a write can never stay cached after that
+// write's invalidation.
 type cache struct {
 	gen      atomic.Uint64
 	keys     *lru.Cache[string, *CryptoKey]
@@ -38,6 +39,28 @@ func newCache(size int) *cache {
 	v, _ := lru.New[string, *liveVersion](size)
 	e, _ := lru.New[string, string](size)
 	return &cache{keys: k, versions: v, ekmIDs: e}
+}
+
+// fillHook, if set, runs in fill between the check of gen and the add
+// (tests use it to run a write there).
+var fillHook func(name string)
+
+// fill caches v under name, read from storage when gen was gen, unless a
+// write has invalidated the cache since. A write whose invalidation comes
+// between the check of gen and the add has already removed name, so the
+// add is undone if gen moved meanwhile: an invalidation either sees the
+// entry (and removes it) or bumps gen before the second check.
+func fill[V any](c *cache, l *lru.Cache[string, V], gen uint64, name string, v V) {
+	if c.gen.Load() != gen {
+		return
+	}
+	if fillHook != nil {
+		fillHook(name)
+	}
+	l.Add(name, v)
+	if c.gen.Load() != gen {
+		l.Remove(name)
+	}
 }
 
 func (c *cache) invalidate(names ...string) {

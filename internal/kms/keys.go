@@ -144,6 +144,7 @@ func (s *Service) newVersion(k *CryptoKey, a alg.Algorithm, now time.Time) (*Ver
 	if err != nil {
 		return nil, err
 	}
+	defer clear(material) // sealed in the version; not needed past this call
 	k.LastVersion++
 	return s.makeVersion(k.Name+"/cryptoKeyVersions/"+itoa(k.LastVersion), a, k.Template.ProtectionLevel, material, now), nil
 }

@@ -123,13 +123,17 @@ func (s *Service) loadVersion(ctx context.Context, n resource.Name) (*liveVersio
 			s.log.Error("key material failed its integrity check", "name", name)
 			return nil, kmserr.DataLoss(err, "key material of %s failed its integrity check", name)
 		}
-		if lv.prim, err = buildPrimitive(v.Algorithm, material); err != nil {
+		lv.prim, err = buildPrimitive(v.Algorithm, material)
+		if err != nil || lv.prim.hmac == nil {
+			// Only an HMAC primitive keeps the bytes; the others made
+			// their own copy (a key schedule, a parsed private key).
+			clear(material)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
-	if s.cache.gen.Load() == gen {
-		s.cache.versions.Add(name, lv)
-	}
+	fill(s.cache, s.cache.versions, gen, name, lv)
 	return lv, nil
 }
 
@@ -144,8 +148,6 @@ func (s *Service) loadKey(ctx context.Context, n resource.Name) (*CryptoKey, err
 	if err != nil {
 		return nil, err
 	}
-	if s.cache.gen.Load() == gen {
-		s.cache.keys.Add(name, k)
-	}
+	fill(s.cache, s.cache.keys, gen, name, k)
 	return k, nil
 }

@@ -51,6 +51,9 @@ func (s *Service) SchedulerPass(ctx context.Context) {
 		if err == nil {
 			_, err = s.transition(ctx, n, TransDestroyNow)
 		}
+		if errors.Is(err, errNotDue) {
+			return // restored and scheduled again meanwhile
+		}
 		s.record(ctx, "DestroyCryptoKeyVersion", r.Name, false, err)
 		if err != nil {
 			s.log.Error("scheduler: destruction failed", "version", r.Name, "err", err)

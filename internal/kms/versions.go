@@ -68,6 +68,7 @@ func (s *Service) addVersion(ctx context.Context, kn resource.Name, a alg.Algori
 	if err != nil {
 		return nil, err
 	}
+	defer clear(material) // sealed in the record; not needed past this call
 	var out *Version
 	err = s.update(ctx, func(tx storage.Tx) ([]string, error) {
 		k, rec, err := s.readKey(ctx, tx, kn.String())
@@ -243,6 +244,12 @@ func (s *Service) transition(ctx context.Context, n resource.Name, t Transition)
 		case TransRestore:
 			c.DestroyTime = time.Time{}
 		case TransDestroyNow:
+			// The scheduler listed the version as due before this
+			// transaction: it may have been restored and scheduled again
+			// since, for a later time.
+			if v.DestroyTime.After(now) {
+				return nil, errNotDue
+			}
 			// The material is erased here; only its fingerprint remains,
 			// so that an imported version can be re-imported.
 			c.Material = nil

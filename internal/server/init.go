@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/custos-kms/custos/internal/auth"
 	"github.com/custos-kms/custos/internal/keystore"
@@ -87,7 +88,12 @@ func firstAdmin(ctx context.Context, store storage.Store, ks *keystore.Keystore,
 	if err := store.Update(ctx, func(tx storage.Tx) error { return tx.Create(ctx, rec) }); err != nil {
 		return h, fmt.Errorf("store admin token: %w", err)
 	}
-	fmt.Fprintf(out, "custos: the first admin token, shown once; keep it safe (it grants every permission):\n%s\n", tok)
+	if _, err := fmt.Fprintf(out, "custos: the first admin token, shown once; keep it safe (it grants every permission):\n%s\n", tok); err != nil {
+		// Nobody has the token: keep no admin, so that the next run
+		// makes one it can show.
+		derr := store.Update(ctx, func(tx storage.Tx) error { return tx.Delete(ctx, adminHashRecord) })
+		return h, errors.Join(fmt.Errorf("show the first admin token: %w", err), derr)
+	}
 	return h, nil
 }
 
@@ -106,7 +112,7 @@ func Init(ctx context.Context, o InitOptions) error {
 	if o.DataDir == "" || o.RootKeyFile == "" {
 		return errors.New("init needs --data and --root-key-file")
 	}
-	if abs, _ := filepath.Abs(o.RootKeyFile); filepath.Dir(abs) == mustAbs(o.DataDir) {
+	if inside(mustAbs(o.RootKeyFile), mustAbs(o.DataDir)) {
 		return errors.New("keep the root key file outside the data folder: whoever copies the data must not get the key with it")
 	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
@@ -127,6 +133,12 @@ func Init(ctx context.Context, o InitOptions) error {
 		err = errors.New("admin token record is empty")
 	}
 	return err
+}
+
+// inside reports whether path lies in dir or in one of its subfolders.
+func inside(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 func mustAbs(p string) string {

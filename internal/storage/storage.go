@@ -53,7 +53,8 @@ type Record struct {
 	Due int64
 	// Data is the serialized record, opaque to the store.
 	Data []byte
-	// MAC authenticates Kind, Name, Parent and Data; opaque to the store.
+	// MAC authenticates Kind, Name, Parent, Due and Data (not Rev); opaque
+	// to the store.
 	MAC []byte
 	// Rev is the record's revision: 1 when created, +1 on every Put.
 	// Backends set it; callers pass the revision they read to Put.

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/custos-kms/custos/internal/seal"
@@ -62,19 +64,65 @@ func create(path string) (*Seal, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("devfile: %w", err)
 	}
-	// O_EXCL: two servers starting on one folder must not write two keys.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// The key is written whole and synced under a temporary name, then
+	// linked into place: a crash leaves no file or a whole one, never an
+	// empty or partial file that every later start would refuse. Link,
+	// unlike rename, fails if the file exists: two servers starting on one
+	// folder must not write two keys.
+	var suffix [8]byte
+	rand.Read(suffix[:])
+	tmp := path + ".tmp-" + hex.EncodeToString(suffix[:])
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("devfile: create root key: %w", err)
 	}
+	defer os.Remove(tmp)
+	step("created")
 	_, werr := f.WriteString(hex.EncodeToString(key) + "\n")
+	step("written")
 	serr := f.Sync()
 	cerr := f.Close()
 	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(path)
 		return nil, fmt.Errorf("devfile: write root key: %w", err)
 	}
+	err = os.Link(tmp, path)
+	if errors.Is(err, os.ErrExist) {
+		return Open(path) // another process created it meanwhile, whole
+	}
+	if err != nil {
+		return nil, fmt.Errorf("devfile: create root key: %w", err)
+	}
+	step("linked")
+	os.Remove(tmp) // no second name for the key
+	// The file's name must survive a power loss too: the store's barrier
+	// key is about to be sealed under this key.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("devfile: create root key: %w", err)
+	}
 	return &Seal{key: key}, nil
+}
+
+// syncDir makes the entries of the directory durable.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil // directories cannot be synced there; NTFS journals names
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	serr := d.Sync()
+	return errors.Join(serr, d.Close())
+}
+
+// crashPoint, if set, is called at each step of create (tests kill the
+// process there).
+var crashPoint func(string)
+
+func step(s string) {
+	if crashPoint != nil {
+		crashPoint(s)
+	}
 }
 
 // RootKey returns the root key.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -56,5 +57,35 @@ func TestOpenRefuses(t *testing.T) {
 				t.Fatalf("Open accepted a %s", tc.name)
 			}
 		})
+	}
+}
+
+// TestOpenConcurrentCreate: processes starting together on a new folder all
+// end up with the one key that was created, none with an error or a key of
+// its own.
+func TestOpenConcurrentCreate(t *testing.T) {
+	for range 20 {
+		path := filepath.Join(t.TempDir(), "root-key")
+		keys := make([][]byte, 8)
+		errs := make([]error, len(keys))
+		var wg sync.WaitGroup
+		for i := range keys {
+			wg.Go(func() {
+				s, err := Open(path)
+				if err == nil {
+					keys[i] = s.key
+				}
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		for i := range keys {
+			if errs[i] != nil {
+				t.Fatalf("Open #%d = %v", i, errs[i])
+			}
+			if !bytes.Equal(keys[i], keys[0]) {
+				t.Fatalf("Open #%d returned another key than Open #0", i)
+			}
+		}
 	}
 }

@@ -89,6 +89,13 @@ func (w *writer) initSchema(ctx context.Context) error {
 	if _, err := w.conn.ExecContext(ctx, "PRAGMA synchronous = FULL"); err != nil {
 		return fmt.Errorf("set synchronous mode: %w", err)
 	}
+	// Deleted and overwritten content is zeroed, in the page and on the
+	// freelist, rather than left in the file: the material of a destroyed
+	// version is gone once its record is rewritten and the WAL
+	// checkpointed, not recoverable (with a valid MAC) from free space.
+	if _, err := w.conn.ExecContext(ctx, "PRAGMA secure_delete = ON"); err != nil {
+		return fmt.Errorf("set secure delete: %w", err)
+	}
 	return nil
 }
 

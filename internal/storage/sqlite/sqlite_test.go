@@ -137,6 +137,7 @@ func TestPragmas(t *testing.T) {
 	for _, tc := range []struct{ pragma, want string }{
 		{"journal_mode", "wal"},
 		{"synchronous", "2"}, // FULL
+		{"secure_delete", "1"},
 		{"application_id", "1131770740"},
 	} {
 		var got string

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestInitRefusesARootKeyInTheDataFolder: a root key file anywhere under
+// the data folder, not only directly in it, would be copied with the data.
+func TestInitRefusesARootKeyInTheDataFolder(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	for _, key := range []string{
+		filepath.Join(data, "root-key"),
+		filepath.Join(data, "keys", "root-key"),
+		filepath.Join(data, "keys", "..", "keys", "root-key"),
+	} {
+		if err := os.MkdirAll(filepath.Dir(key), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		err := Init(context.Background(), InitOptions{DataDir: data, RootKeyFile: key, Out: io.Discard})
+		if err == nil {
+			t.Errorf("Init accepted the root key file %s inside the data folder %s", key, data)
+		}
+		if _, err := os.Stat(key); err == nil {
+			t.Errorf("Init created the root key file %s inside the data folder", key)
+		}
+	}
+	// Beside the data folder is fine, even with a name that starts alike.
+	key := data + "-root-key"
+	if err := Init(context.Background(), InitOptions{DataDir: data, RootKeyFile: key, Out: io.Discard}); err != nil {
+		t.Fatalf("Init with the root key file %s = %v", key, err)
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+// TestInitTokenNotShownIsNotKept: the first admin token is shown once and
+// only its hash kept. If it cannot be written out, init must fail and keep
+// no hash, so that running it again makes a token that can be shown;
+// otherwise the store has an admin whose token nobody has, for ever.
+func TestInitTokenNotShownIsNotKept(t *testing.T) {
+	dir := t.TempDir()
+	o := InitOptions{DataDir: filepath.Join(dir, "data"), RootKeyFile: filepath.Join(dir, "root-key"), Out: failingWriter{}}
+	if err := Init(context.Background(), o); err == nil {
+		t.Error("Init succeeded though the admin token could not be written")
+	}
+	var out bytes.Buffer
+	o.Out = &out
+	if err := Init(context.Background(), o); err != nil {
+		t.Fatalf("Init again = %v", err)
+	}
+	if !strings.Contains(out.String(), "admin token") {
+		t.Fatalf("Init again printed no admin token: %q", out.String())
+	}
+}
