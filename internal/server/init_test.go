@@ -63,3 +63,20 @@ func TestInitTokenNotShownIsNotKept(t *testing.T) {
 		t.Fatalf("Init again printed no admin token: %q", out.String())
 	}
 }
+
+// TestServerRefusesARootKeyInTheDataFolder: the server checks what init
+// checks, for a root key file made some other way.
+func TestServerRefusesARootKeyInTheDataFolder(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	for key, refused := range map[string]bool{
+		filepath.Join(data, "root-key"):         true,
+		filepath.Join(data, "keys", "root-key"): true,
+		data + "-root-key":                      false,
+	} {
+		o := Options{DataDir: data, RootKeyFile: key, Listen: "127.0.0.1:0", GRPCListen: "127.0.0.1:0"}
+		err := o.Validate()
+		if got := err != nil && strings.Contains(err.Error(), "outside the data folder"); got != refused {
+			t.Errorf("Validate with the root key file %s = %v, want refused %v", key, err, refused)
+		}
+	}
+}

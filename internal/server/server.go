@@ -88,6 +88,9 @@ func (o *Options) Validate() error {
 	if o.Dev && o.RootKeyFile != "" {
 		errs = append(errs, errors.New("--root-key-file is for production mode; dev mode keeps its root key in the data folder"))
 	}
+	if !o.Dev && o.RootKeyFile != "" && o.DataDir != "" && inside(mustAbs(o.RootKeyFile), mustAbs(o.DataDir)) {
+		errs = append(errs, errors.New("--root-key-file must be outside the data folder: whoever copies the data must not get the key with it"))
+	}
 	if o.DebugPprof {
 		if o.MetricsListen == "" {
 			errs = append(errs, errors.New("--debug-pprof needs --metrics-listen"))

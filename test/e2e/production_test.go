@@ -49,6 +49,7 @@ func TestProductionMode(t *testing.T) {
 		{"no root key file", []string{"server", "--data", data}},
 		{"missing root key file", []string{"server", "--data", data, "--root-key-file", filepath.Join(dir, "nope")}},
 		{"root key inside the data folder at init", []string{"init", "--data", data, "--root-key-file", filepath.Join(data, "rk")}},
+		{"root key inside the data folder at start", []string{"server", "--data", data, "--root-key-file", filepath.Join(data, "keys", "rk")}},
 		{"short durations without --dev", []string{"server", "--data", data, "--root-key-file", rootKey, "--dev-allow-short-durations"}},
 	}
 	for _, tc := range refused {
