@@ -46,6 +46,7 @@ func (s *Service) SchedulerPass(ctx context.Context) {
 			s.log.Error("scheduler: rotation failed", "key", r.Name, "err", err)
 		}
 	})
+	destroyed := 0
 	s.eachDue(ctx, kindVersion, now, "destruction", func(r storage.Record) {
 		n, err := resource.ParseKind(r.Name, resource.KindCryptoKeyVersion)
 		if err == nil {
@@ -60,7 +61,15 @@ func (s *Service) SchedulerPass(ctx context.Context) {
 			return
 		}
 		s.log.Info("key version destroyed", "version", r.Name)
+		destroyed++
 	})
+	// The erased material may still be in the store's files as an old
+	// copy of its record (SQLite's WAL): have the store erase it too.
+	if sc, ok := s.store.(storage.Scrubber); ok && destroyed > 0 {
+		if err := sc.Scrub(ctx); err != nil {
+			s.log.Error("scheduler: erase the old copies of destroyed material", "err", err)
+		}
+	}
 }
 
 // eachDue calls fn once for each record of kind due by now, a page at a

@@ -80,6 +80,14 @@ type Reader interface {
 	List(ctx context.Context, opts ListOptions) ([]Record, error)
 }
 
+// Scrubber is a Store that can erase from its files what overwritten or
+// deleted records left there (a log of old page images, say). The core
+// calls it after it erased key material; a Store without it keeps no such
+// copies, or cannot help it.
+type Scrubber interface {
+	Scrub(ctx context.Context) error
+}
+
 // Tx is a transaction handed to the function given to Store.Update.
 // It sees its own writes.
 type Tx interface {

@@ -88,6 +88,9 @@ func (w *writer) exec(stmt *sql.Stmt, args ...any) (sql.Result, error) {
 type call struct {
 	ctx context.Context
 	fn  func(storage.Tx) error
+	// scrub makes this call a WAL checkpoint (Scrub), run alone, not a
+	// transaction.
+	scrub bool
 
 	// state moves from queued to running (the writer took it) or to
 	// abandoned (the caller's context ended first), never both.
@@ -125,22 +128,8 @@ func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error 
 		return fmt.Errorf("sqlite: update: %w", err)
 	}
 	c := &call{ctx: ctx, fn: fn, done: make(chan struct{})}
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		return errClosed("update")
-	}
-	s.pending = append(s.pending, c)
-	s.mu.Unlock()
-	s.signal()
-
-	select {
-	case <-c.done:
-	case <-ctx.Done():
-		if c.state.CompareAndSwap(callQueued, callAbandoned) {
-			return fmt.Errorf("sqlite: update: %w", ctx.Err())
-		}
-		<-c.done
+	if err := s.submit(c, "update"); err != nil {
+		return err
 	}
 	if c.panicked {
 		// fn panicked on the writer goroutine, which recovered so as to go
@@ -148,6 +137,62 @@ func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error 
 		panic(c.panicVal)
 	}
 	return c.err
+}
+
+// submit queues c for the writer and waits for its answer, or for the end
+// of ctx while it is still queued.
+func (s *Store) submit(c *call, op string) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return errClosed(op)
+	}
+	s.pending = append(s.pending, c)
+	s.mu.Unlock()
+	s.signal()
+
+	select {
+	case <-c.done:
+	case <-c.ctx.Done():
+		if c.state.CompareAndSwap(callQueued, callAbandoned) {
+			return fmt.Errorf("sqlite: %s: %w", op, c.ctx.Err())
+		}
+		<-c.done
+	}
+	return nil
+}
+
+// Scrub checkpoints the WAL into the database file and truncates it to
+// nothing, so that the old page images it holds (of records since
+// overwritten or deleted, such as the material of a destroyed key version)
+// leave the files: the database file itself keeps no trace of them
+// (secure_delete). It runs on the writer between two batches, and waits
+// for readers to leave the WAL up to the busy timeout.
+func (s *Store) Scrub(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlite: scrub: %w", err)
+	}
+	c := &call{ctx: ctx, scrub: true, done: make(chan struct{})}
+	if err := s.submit(c, "scrub"); err != nil {
+		return err
+	}
+	return c.err
+}
+
+// runScrub runs a Scrub call.
+func (s *Store) runScrub(c *call) {
+	if !c.state.CompareAndSwap(callQueued, callRunning) {
+		return
+	}
+	var busy, logFrames, checkpointed int
+	err := s.w.conn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &checkpointed)
+	switch {
+	case err != nil:
+		c.err = fmt.Errorf("sqlite: scrub: %w: %w", storage.ErrUnavailable, err)
+	case busy != 0:
+		c.err = fmt.Errorf("sqlite: scrub: readers kept the WAL in use: %w", storage.ErrUnavailable)
+	}
+	c.answer()
 }
 
 // signal wakes the writer if it is not already due to wake.
@@ -186,15 +231,26 @@ func (s *Store) writeLoop() {
 			stopped = true
 			return
 		}
-		// Take the oldest calls first: calls run in arrival order.
+		// Take the oldest calls first: calls run in arrival order. A
+		// scrub runs alone, between batches.
 		n := min(len(s.pending), maxBatch)
+		for i, c := range s.pending[:n] {
+			if c.scrub {
+				n = max(i, 1)
+				break
+			}
+		}
 		batch = append(batch[:0], s.pending[:n]...)
 		rest := copy(s.pending, s.pending[n:])
 		clear(s.pending[rest:])
 		s.pending = s.pending[:rest]
 		s.mu.Unlock()
 
-		s.runBatch(batch)
+		if batch[0].scrub {
+			s.runScrub(batch[0])
+		} else {
+			s.runBatch(batch)
+		}
 		clear(batch) // let the calls be collected
 		batch = batch[:0]
 	}

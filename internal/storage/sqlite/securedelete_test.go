@@ -6,19 +6,30 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/custos-kms/custos/internal/storage"
 )
 
 // TestReplacedDataLeavesTheFile: bytes that a Put replaced or a Delete
-// removed are in no file of the store once it is closed (the WAL
-// checkpointed). The core erases a destroyed version's material by
-// rewriting its record; SQLite would otherwise leave the old cell in the
-// page's free space, or the old overflow pages on the freelist.
+// removed are in no file of the store once Scrub has returned, the store
+// still open, nor once it is closed. The core erases a destroyed
+// version's material by rewriting its record; SQLite would otherwise leave
+// the old cell in the page's free space, the old overflow pages on the
+// freelist, and the old page images in the WAL.
 func TestReplacedDataLeavesTheFile(t *testing.T) {
+	for _, closed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "scrubbed", true: "closed"}[closed], func(t *testing.T) {
+			testReplacedDataLeavesTheFile(t, closed)
+		})
+	}
+}
+
+func testReplacedDataLeavesTheFile(t *testing.T, closed bool) {
 	s, path := openTemp(t)
 	secret := func(n int) []byte {
 		b := make([]byte, n/2)
@@ -44,7 +55,12 @@ func TestReplacedDataLeavesTheFile(t *testing.T) {
 			return tx.Delete(t.Context(), del.Name)
 		})
 	}
-	if err := s.Close(); err != nil {
+	if closed {
+		err := s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else if err := s.Scrub(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	ents, err := os.ReadDir(filepath.Dir(path))
@@ -62,5 +78,45 @@ func TestReplacedDataLeavesTheFile(t *testing.T) {
 				t.Errorf("%s holds bytes of a %d-byte value that was replaced or deleted", ent.Name(), len(g))
 			}
 		}
+	}
+}
+
+// TestScrubBetweenBatches: Scrub runs between batches while updates go on:
+// every update and every scrub succeeds, every write is kept, and the WAL
+// is empty after the last scrub.
+func TestScrubBetweenBatches(t *testing.T) {
+	s, path := openTemp(t)
+	const writers, each = 8, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each+10)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				r := testRecord(fmt.Sprintf("w%d/%d", w, i))
+				errs <- s.Update(t.Context(), func(tx storage.Tx) error { return tx.Create(t.Context(), r) })
+			}
+		}()
+	}
+	for range 10 {
+		errs <- s.Scrub(t.Context())
+	}
+	wg.Wait()
+	if err := s.Scrub(t.Context()); err != nil {
+		t.Fatalf("Scrub() = %v", err)
+	}
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("an update or scrub failed: %v", err)
+		}
+	}
+	recs, err := s.List(t.Context(), storage.ListOptions{Kind: "test.CryptoKey", Parent: "parent"})
+	if err != nil || len(recs) != writers*each {
+		t.Fatalf("List() = %d records, %v; want %d", len(recs), err, writers*each)
+	}
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() != 0 {
+		t.Errorf("the WAL after Scrub: %v, %v; want it empty", fi, err)
 	}
 }
