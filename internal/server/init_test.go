@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -79,4 +80,26 @@ func TestServerRefusesARootKeyInTheDataFolder(t *testing.T) {
 			t.Errorf("Validate with the root key file %s = %v, want refused %v", key, err, refused)
 		}
 	}
+}
+
+// TestOneServerPerDataFolder: the data folder's lock is held by one holder
+// at a time, names the holder to the next, and is free again once
+// released.
+func TestOneServerPerDataFolder(t *testing.T) {
+	dir := t.TempDir()
+	release, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = lockDataDir(dir)
+	if err == nil || !strings.Contains(err.Error(), "in use by process "+strconv.Itoa(os.Getpid())) {
+		t.Fatalf("a second lock of the data folder = %v, want it refused, naming this process", err)
+	}
+	release()
+	release() // twice is harmless
+	again, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatalf("the lock after its release = %v", err)
+	}
+	again()
 }

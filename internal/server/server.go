@@ -186,6 +186,7 @@ type Server struct {
 	grpcLn    net.Listener
 	token     string
 	stopOnce  sync.Once
+	unlock    func() // releases the data folder
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 }
@@ -211,6 +212,19 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
+	// Before anything in the folder is touched (the token file of a
+	// server already running there, say).
+	unlock, err := lockDataDir(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.unlock = unlock
+	started := false
+	defer func() {
+		if !started {
+			unlock()
+		}
+	}()
 	tokenPath := filepath.Join(opts.DataDir, adminTokenFile)
 	if err := os.Remove(tokenPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("remove old admin token: %w", err)
@@ -427,7 +441,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("write admin token: %w", err)
 		}
 	}
-	ok = true
+	ok, started = true, true
 	log.Info("custos is serving", "rest", scheme+"://"+s.httpLn.Addr().String(), "tls", tlsCfg != nil, "mtls", opts.TLSClientCA != "", "grpc", s.grpcLn.Addr().String(), "data", opts.DataDir)
 	if opts.Dev {
 		log.Info("DEV: the admin token is in "+tokenPath+" (it grants every permission)", "token_file", tokenPath)
@@ -463,6 +477,7 @@ func (s *Server) Stop() {
 		s.wg.Wait()
 		s.audit.Close()
 		s.store.Close()
+		s.unlock()
 		s.log.Info("custos stopped")
 	})
 }
