@@ -91,12 +91,17 @@ func writeError(w http.ResponseWriter, err error) int {
 	return httpCode
 }
 
+// The headers of every answer, shared: net/http only reads them.
+var (
+	jsonContentType = []string{"application/json; charset=utf-8"}
+	noSniff         = []string{"nosniff"}
+	noStore         = []string{"no-store"}
+)
+
 // writeJSON writes a JSON body.
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
+	h["Content-Type"], h["X-Content-Type-Options"], h["Cache-Control"] = jsonContentType, noSniff, noStore
 	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n'))
 }

@@ -424,11 +424,7 @@ func (h *Handler) serveOp(w http.ResponseWriter, r *http.Request, o *outcome, op
 			h.decide(w, actx, o, c, refusalFor(err, "internal"), err)
 			return
 		}
-		body, err = json.Marshal(wrapResponse{WrappedBlob: blob})
-		if err != nil {
-			h.decide(w, actx, o, c, "internal", kmserr.Internal(err, "internal error"))
-			return
-		}
+		body = wrapAnswer(blob)
 	} else {
 		body, err = json.Marshal(unwrapResponse{Plaintext: out, AllowedCacheDuration: durationJSON(h.cfg.CacheDuration)})
 		clear(out)

@@ -312,11 +312,18 @@ func decodeBase64(s string) ([]byte, error) {
 	}
 }
 
-// wrapResponse and unwrapResponse are the canonical proto3 JSON answers.
-type wrapResponse struct {
-	WrappedBlob []byte `json:"wrappedBlob"`
+// wrapAnswer is the canonical proto3 JSON WrapResponse, with room for
+// writeJSON's newline: what json.Marshal makes of a struct with one []byte
+// field, "wrappedBlob", at a fraction of the cost.
+func wrapAnswer(blob []byte) []byte {
+	const head, tail = `{"wrappedBlob":"`, `"}`
+	b := make([]byte, 0, len(head)+base64.StdEncoding.EncodedLen(len(blob))+len(tail)+1)
+	b = append(b, head...)
+	b = base64.StdEncoding.AppendEncode(b, blob)
+	return append(b, tail...)
 }
 
+// unwrapResponse is the canonical proto3 JSON UnwrapResponse.
 type unwrapResponse struct {
 	Plaintext            []byte          `json:"plaintext"`
 	AllowedCacheDuration json.RawMessage `json:"allowedCacheDuration,omitempty"`

@@ -374,3 +374,20 @@ func FuzzDecodeRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestWrapAnswer: the hand-made WrapResponse is byte for byte what
+// json.Marshal makes of it (for a blob that is not nil: a wrap always
+// makes one).
+func TestWrapAnswer(t *testing.T) {
+	for _, blob := range [][]byte{{}, {0}, []byte("\xff\xfe>?<&"), bytes.Repeat([]byte{0xfb}, 200)} {
+		want, err := json.Marshal(struct {
+			WrappedBlob []byte `json:"wrappedBlob"`
+		}{blob})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := wrapAnswer(blob); !bytes.Equal(got, want) || cap(got) < len(got)+1 {
+			t.Errorf("wrapAnswer(%x) = %s (cap %d), want %s", blob, got, cap(got), want)
+		}
+	}
+}
