@@ -133,6 +133,13 @@ func (f *fakeApps) AppByGoogleEmail(ctx context.Context, email string) (*auth.Ap
 	if f.fail != nil {
 		return nil, f.fail
 	}
+	// As auth.Apps: ASCII only, compared without regard to ASCII case
+	// (strings.EqualFold alone would also fold ſ to s and K to k).
+	for i := 0; i < len(email); i++ {
+		if email[i] >= 0x80 {
+			return nil, kmserr.NotFound("no app")
+		}
+	}
 	for _, app := range f.apps {
 		if app.GoogleServiceAccount != "" && strings.EqualFold(app.GoogleServiceAccount, email) {
 			c := *app

@@ -26,6 +26,7 @@ type issuer struct {
 	mu        sync.Mutex
 	keys      map[string]*rsa.PrivateKey // published
 	down      bool                       // answer 500
+	hang      chan struct{}              // if set, answer only once it is closed (or the client gives up)
 	cacheCtrl string
 }
 
@@ -60,6 +61,16 @@ func newIssuer(t testing.TB) *issuer {
 	iss.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		iss.hits.Add(1)
 		iss.mu.Lock()
+		hang := iss.hang
+		iss.mu.Unlock()
+		if hang != nil {
+			select {
+			case <-hang:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		iss.mu.Lock()
 		defer iss.mu.Unlock()
 		if iss.down {
 			http.Error(w, "down", http.StatusInternalServerError)
@@ -84,6 +95,19 @@ func (iss *issuer) publish(kid string, k *rsa.PrivateKey) {
 	iss.mu.Lock()
 	iss.keys[kid] = k
 	iss.mu.Unlock()
+}
+
+// setHang makes the endpoint hang until the returned function is called
+// (it is also called when the test ends).
+func (iss *issuer) setHang(t testing.TB) (release func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(ch) }) }
+	t.Cleanup(release)
+	iss.mu.Lock()
+	iss.hang = ch
+	iss.mu.Unlock()
+	return release
 }
 
 func (iss *issuer) setDown(down bool) {

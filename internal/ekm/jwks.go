@@ -97,14 +97,25 @@ const (
 func (ks *keySet) lookup(ctx context.Context, kid string, iat time.Time) (*rsa.PublicKey, lookupResult) {
 	now := ks.now()
 	st := ks.state.Load()
-	if k := st.keys[kid]; k != nil && now.Before(st.fresh) {
+	k := st.keys[kid]
+	if k != nil && now.Before(st.fresh) {
 		return k, keyFound
 	}
-	// A fetch may be needed: one at a time.
-	select {
-	case ks.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, keyUnavailable
+	// A fetch may be needed: one at a time. A kid of a set that is stale
+	// but still usable does not wait for another request's fetch (which
+	// may hang for fetchTimeout): it is answered with the stale set.
+	if k != nil && st.usable(now) {
+		select {
+		case ks.sem <- struct{}{}:
+		default:
+			return k, keyFound
+		}
+	} else {
+		select {
+		case ks.sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil, keyUnavailable
+		}
 	}
 	st = ks.state.Load() // another request may have fetched meanwhile
 	now = ks.now()
@@ -115,7 +126,7 @@ func (ks *keySet) lookup(ctx context.Context, kid string, iat time.Time) (*rsa.P
 	}
 	<-ks.sem
 
-	usable := !st.fetched.IsZero() && now.Before(st.fresh.Add(staleGrace))
+	usable := st.usable(now)
 	if k := st.keys[kid]; k != nil && usable {
 		return k, keyFound
 	}
@@ -123,6 +134,12 @@ func (ks *keySet) lookup(ctx context.Context, kid string, iat time.Time) (*rsa.P
 		return nil, keyUnknown
 	}
 	return nil, keyUnavailable
+}
+
+// usable reports whether the set may still be used at now: it was fetched
+// once, and is fresh or within staleGrace past its freshness.
+func (st *jwksState) usable(now time.Time) bool {
+	return !st.fetched.IsZero() && now.Before(st.fresh.Add(staleGrace))
 }
 
 // refresh fetches the set and stores the new state; on failure it keeps

@@ -218,7 +218,8 @@ func (p *Policies) Effective(ctx context.Context, app *auth.App) (Policy, error)
 
 func (p *Policies) cached(ctx context.Context, name string) (*policyRecord, error) {
 	now := p.now()
-	if c, ok := p.cache.Get(name); ok && now.Sub(c.readAt) < p.ttl {
+	// An entry from the future (the clock stepped back) is read again.
+	if c, ok := p.cache.Get(name); ok && now.Sub(c.readAt) < p.ttl && !now.Before(c.readAt) {
 		return c.rec, nil
 	}
 	gen := p.gen.Load()
@@ -226,10 +227,30 @@ func (p *Policies) cached(ctx context.Context, name string) (*policyRecord, erro
 	if err != nil {
 		return nil, err
 	}
-	if p.gen.Load() == gen {
-		p.cache.Add(name, cachedPolicy{rec: rec, readAt: now})
-	}
+	p.fill(gen, name, cachedPolicy{rec: rec, readAt: now})
 	return rec, nil
+}
+
+// policyFillHook, if set, runs in fill between the check of gen and the
+// add (tests use it to run a Set there).
+var policyFillHook func(name string)
+
+// fill caches c under name, read from storage when gen was gen, unless a
+// Set has invalidated the cache since. A Set whose invalidation comes
+// between the check of gen and the add has already removed name, so the
+// add is undone if gen moved meanwhile: a Set either sees the entry (and
+// removes it) or bumps gen before the second check.
+func (p *Policies) fill(gen uint64, name string, c cachedPolicy) {
+	if p.gen.Load() != gen {
+		return
+	}
+	if policyFillHook != nil {
+		policyFillHook(name)
+	}
+	p.cache.Add(name, c)
+	if p.gen.Load() != gen {
+		p.cache.Remove(name)
+	}
 }
 
 // read returns the stored policy of app (nil if none) and its record.
@@ -301,9 +322,14 @@ func (p *Policies) Set(ctx context.Context, appName string, pol Policy) (*Stored
 	if project == "" {
 		project = auth.NoProject
 	}
-	pol, nerr := pol.Normalize()
+	// The audit entry names the policy asked for: the normalized one, or
+	// the request as it came (bounded, printable) when it is refused.
+	norm, nerr := pol.Normalize()
+	if nerr == nil {
+		pol = norm
+	}
 	details := map[string]string{"app": app.Name, "allowAll": boolStr(pol.AllowAll),
-		"allowedReasons": strings.Join(pol.AllowedReasons, ","), "allowMissing": boolStr(pol.AllowMissing),
+		"allowedReasons": printable(strings.Join(pol.AllowedReasons, ","), maxDetail), "allowMissing": boolStr(pol.AllowMissing),
 		"allowUnknown": boolStr(pol.AllowUnknown)}
 	if err := p.authz.Authorize(ctx, PermSetPolicy, resource.Name{Kind: resource.KindProject, Project: project}); err != nil {
 		if kmserr.Code(err) == codes.PermissionDenied {

@@ -5,6 +5,7 @@ package ekm
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/codes"
@@ -144,5 +145,78 @@ func TestPolicies(t *testing.T) {
 	e.policies.cache.Purge()
 	if _, err := e.policies.Effective(ctx, app); kmserr.Code(err) != codes.DataLoss {
 		t.Errorf("Effective of a tampered record = %v, want DATA_LOSS", err)
+	}
+}
+
+// TestPolicyCacheFillRacingASet: a policy read from storage before a Set
+// must not stay cached after it. Set's invalidation can come between the
+// reader's check of the generation and its add to the cache (the hook runs
+// the Set there); the old, looser policy would then be served until the
+// cache's TTL, although a change is documented to apply to the next call.
+func TestPolicyCacheFillRacingASet(t *testing.T) {
+	e := newEnv(t)
+	ctx := e.adminCtx
+	app := e.apps.add("billing", "proj", testEmail)
+	if _, err := e.policies.Set(ctx, "billing", Policy{AllowAll: true, AllowUnknown: true}); err != nil {
+		t.Fatal(err)
+	}
+	e.policies.cache.Purge()
+
+	tight := Policy{AllowedReasons: []string{"CUSTOMER_INITIATED_ACCESS"}}
+	policyFillHook = func(string) {
+		policyFillHook = nil
+		if _, err := e.policies.Set(ctx, "billing", tight); err != nil {
+			t.Errorf("Set = %v", err)
+		}
+	}
+	defer func() { policyFillHook = nil }()
+	// This read saw the old policy; it may use it once.
+	if _, err := e.policies.Effective(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	want := Policy{AllowedReasons: []string{"CUSTOMER_INITIATED_ACCESS"}}
+	if p, err := e.policies.Effective(ctx, app); err != nil || !cmp.Equal(p, want) {
+		t.Errorf("Effective after a Set that raced a cache fill = %+v, %v; want %+v", p, err, want)
+	}
+}
+
+// TestPolicyCacheClockStepBack: CacheTTL bounds how late a change made by
+// another server sharing the store is seen here. A clock stepped back (an
+// NTP correction) must not make a cached policy look young for as long as
+// the step.
+func TestPolicyCacheClockStepBack(t *testing.T) {
+	e := newEnv(t)
+	ctx := e.adminCtx
+	app := e.apps.add("billing", "proj", testEmail)
+	clk := newClock()
+	here, err := NewPolicies(PoliciesConfig{Store: e.store, Signer: e.ks, Apps: e.apps, Authorizer: e.authz, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := here.Effective(ctx, app); err != nil || !cmp.Equal(p, DefaultPolicy()) {
+		t.Fatalf("Effective = %+v, %v", p, err)
+	}
+	// Another server tightens the policy; this one's clock steps back.
+	tight := Policy{AllowedReasons: []string{"CUSTOMER_INITIATED_ACCESS"}}
+	if _, err := e.policies.Set(ctx, "billing", tight); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(-time.Hour)
+	if p, err := here.Effective(ctx, app); err != nil || !cmp.Equal(p, tight) {
+		t.Errorf("Effective after the clock stepped back = %+v, %v; want the other server's %+v", p, err, tight)
+	}
+}
+
+// TestPolicySetAuditsWhatWasAsked: the audit entry of a refused Set names
+// the policy that was asked for, not an empty one.
+func TestPolicySetAuditsWhatWasAsked(t *testing.T) {
+	e := newEnv(t)
+	e.apps.add("billing", "proj", testEmail)
+	if _, err := e.policies.Set(e.adminCtx, "billing", Policy{AllowedReasons: []string{"NOPE\n"}, AllowMissing: true}); kmserr.Code(err) != codes.InvalidArgument {
+		t.Fatalf("Set with an unknown reason = %v, want INVALID_ARGUMENT", err)
+	}
+	ev := e.audit.last()
+	if ev.Method != "SetJustificationPolicy" || ev.Err == nil || ev.Details["allowedReasons"] != "NOPE?" || ev.Details["allowMissing"] != "true" {
+		t.Errorf("audit of a refused Set = %+v, want the policy asked for", ev)
 	}
 }

@@ -90,7 +90,8 @@ type VerifierConfig struct {
 // refresh is rate-limited or fails, the answer is 503 (try again): a 401
 // there would tell Cloud KMS that a good token is bad because of our own
 // fault. A set that was fetched once stays usable up to a day past its
-// freshness while the endpoint is down.
+// freshness while the endpoint is down, and a token of a key in such a set
+// never waits for another request's fetch of the set.
 type Verifier struct {
 	keys      *keySet
 	audiences map[string]bool

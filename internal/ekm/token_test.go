@@ -8,6 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -390,5 +391,51 @@ func TestVerifyCacheKeepsCanonicalForm(t *testing.T) {
 		if _, err := v.Verify(context.Background(), variant); kmserr.Code(err) != codes.Unauthenticated {
 			t.Errorf("%s: Verify of a non-canonical spelling of a cached token = %v, want UNAUTHENTICATED", name, err)
 		}
+	}
+}
+
+// TestVerifyStaleKeysDoNotWaitForAHangingFetch: while Google's key endpoint
+// hangs, a token signed by a key of the stale (but still usable) set must
+// verify at once, not queue behind the refresh of another request until
+// its own deadline (503). A flood of such waits would take the endpoint
+// down for as long as the key endpoint hangs, which the stale grace is
+// there to prevent.
+func TestVerifyStaleKeysDoNotWaitForAHangingFetch(t *testing.T) {
+	iss := newIssuer(t)
+	clk := newClock()
+	v, err := NewVerifier(VerifierConfig{JWKSURL: iss.url(), Audiences: []string{testAud}, Now: clk.now, Logger: quiet,
+		HTTPClient: &http.Client{Timeout: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, iss.token(t, testEmail, testAud, clk.now())); err != nil {
+		t.Fatalf("Verify = %v", err)
+	}
+	// The set goes stale, and the key endpoint hangs.
+	release := iss.setHang(t)
+	clk.add(2 * time.Hour)
+	first := iss.token(t, testEmail, testAud, clk.now().Add(-time.Second))
+	second := iss.token(t, testEmail, testAud, clk.now())
+	done := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(ctx, first)
+		done <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); iss.hits.Load() < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the refresh did not start")
+		}
+	}
+	// The refresh is in flight: another new token of a known key verifies
+	// with the stale set, without waiting for it.
+	cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, err := v.Verify(cctx, second); err != nil {
+		t.Errorf("a token of a known key while a refresh hangs: Verify = %v, want it verified with the stale set", err)
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Errorf("the request that refreshed: Verify = %v", err)
 	}
 }
