@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -112,8 +113,15 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if jwksURL == "" {
 		jwksURL = GoogleJWKSURL
 	}
-	if u, err := url.Parse(jwksURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	u, err := url.Parse(jwksURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("ekm: JWKS URL %q is not an absolute http(s) URL", jwksURL)
+	}
+	// Whoever can change the keys fetched can forge any app's token: over
+	// the network they come only over https (plain http for a local
+	// issuer in tests).
+	if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		return nil, fmt.Errorf("ekm: JWKS URL %q: the signing keys must come over https (http is accepted on loopback only)", jwksURL)
 	}
 	v := &Verifier{audiences: map[string]bool{}, now: cfg.Now, log: cfg.Logger}
 	if v.now == nil {
@@ -130,7 +138,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	}
 	client := cfg.HTTPClient
 	if client == nil {
-		client = &http.Client{Timeout: fetchTimeout}
+		client = &http.Client{Timeout: fetchTimeout, CheckRedirect: noDowngrade}
 	}
 	minRefresh := cfg.MinRefresh
 	if minRefresh <= 0 {
@@ -143,6 +151,28 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	v.cache, _ = lru.New[[32]byte, Identity](size)
 	v.keys = newKeySet(jwksURL, client, v.now, v.log, minRefresh)
 	return v, nil
+}
+
+// loopbackHost reports whether host (no port) is a loopback name or
+// address.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// noDowngrade refuses a redirect of the JWKS fetch from https to http
+// (or off loopback over http), and more than a few redirects.
+func noDowngrade(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("too many redirects")
+	}
+	if req.URL.Scheme != "https" && (via[0].URL.Scheme == "https" || !loopbackHost(req.URL.Hostname())) {
+		return fmt.Errorf("redirect to %s: the signing keys must come over https", req.URL.Redacted())
+	}
+	return nil
 }
 
 // DefaultAudiences returns the audiences accepted by default for a public

@@ -439,3 +439,43 @@ func TestVerifyStaleKeysDoNotWaitForAHangingFetch(t *testing.T) {
 		t.Errorf("the request that refreshed: Verify = %v", err)
 	}
 }
+
+// TestJWKSOverHTTPSOnly: the signing keys come over https, or over plain
+// http from loopback only, and a fetch is not redirected from https to
+// http.
+func TestJWKSOverHTTPSOnly(t *testing.T) {
+	for u, ok := range map[string]bool{
+		"https://www.googleapis.com/oauth2/v3/certs": true,
+		"http://127.0.0.1:8080/certs":                true,
+		"http://[::1]:8080/certs":                    true,
+		"http://localhost/certs":                     true,
+		"http://www.googleapis.com/oauth2/v3/certs":  false,
+		"http://10.0.0.1/certs":                      false,
+	} {
+		_, err := NewVerifier(VerifierConfig{JWKSURL: u, Audiences: []string{testAud}, Logger: quiet})
+		if (err == nil) != ok {
+			t.Errorf("NewVerifier(JWKS URL %s) = %v, want accepted %v", u, err, ok)
+		}
+	}
+	req := func(u string) *http.Request {
+		r, err := http.NewRequest("GET", u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		from, to string
+		ok       bool
+	}{
+		{"https://a.example/certs", "https://b.example/certs", true},
+		{"https://a.example/certs", "http://b.example/certs", false},
+		{"https://a.example/certs", "http://127.0.0.1/certs", false},
+		{"http://127.0.0.1/certs", "http://127.0.0.1:81/certs", true},
+		{"http://127.0.0.1/certs", "http://b.example/certs", false},
+	} {
+		if err := noDowngrade(req(tc.to), []*http.Request{req(tc.from)}); (err == nil) != tc.ok {
+			t.Errorf("redirect %s -> %s = %v, want allowed %v", tc.from, tc.to, err, tc.ok)
+		}
+	}
+}
