@@ -338,10 +338,7 @@ whole export has arrived; an export cut short is an error (exit status 1).
 				defer resp.Body.Close()
 				if out == "" || out == "-" {
 					_, err := copyLines(g.stdout, resp.Body)
-					if err != nil {
-						return fmt.Errorf("the export was cut short: %w", err)
-					}
-					return nil
+					return err
 				}
 				n, err := writeFileAtomic(out, func(w io.Writer) (int, error) { return copyLines(w, resp.Body) })
 				if err != nil {
@@ -357,34 +354,44 @@ whole export has arrived; an export cut short is an error (exit status 1).
 	return cmd
 }
 
-// copyLines copies r to w and returns the number of lines copied. The input
-// must end with a newline: anything after the last one means the stream
-// was cut.
+// copyLines copies r to w and returns the number of lines copied. Each
+// line must be a JSON object, and the input must end with a newline:
+// anything after the last one means the stream was cut. The error says
+// which.
 func copyLines(w io.Writer, r io.Reader) (int, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	n := 0
+	var long []byte // a line longer than br's buffer, gathered
 	for {
 		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
+		if err == bufio.ErrBufferFull {
+			long = append(long, line...)
+			continue
+		}
+		if long != nil {
+			line = append(long, line...)
+			long = nil
+		}
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			if len(bytes.TrimSpace(line)) == 0 || line[0] != '{' || !json.Valid(line) {
+				bw.Flush()
+				return n, fmt.Errorf("the server's answer is not an audit export: line %d is not a JSON object", n+1)
+			}
 			if _, werr := bw.Write(line); werr != nil {
 				return n, werr
 			}
-			if line[len(line)-1] == '\n' {
-				n++
-			}
+			n++
 		}
 		switch {
-		case err == bufio.ErrBufferFull:
-			continue
 		case err == io.EOF && len(line) > 0:
 			bw.Flush()
-			return n, io.ErrUnexpectedEOF
+			return n, fmt.Errorf("the export was cut short: %w", io.ErrUnexpectedEOF)
 		case err == io.EOF:
 			return n, bw.Flush()
 		case err != nil:
 			bw.Flush()
-			return n, err
+			return n, fmt.Errorf("the export was cut short: %w", err)
 		}
 	}
 }
@@ -400,7 +407,7 @@ func writeFileAtomic(path string, write func(io.Writer) (int, error)) (int, erro
 	n, err := write(tmp)
 	if err != nil {
 		tmp.Close()
-		return n, fmt.Errorf("the export was cut short; %s was not written: %w", path, err)
+		return n, fmt.Errorf("%s was not written: %w", path, err)
 	}
 	if err := errors.Join(tmp.Sync(), tmp.Close()); err != nil {
 		return n, fmt.Errorf("--out: %w", err)
@@ -503,7 +510,7 @@ func (g *globals) verifyAudit(cmd *cobra.Command, dataDir, rootKeyFile string) e
 			if err != nil {
 				return err
 			}
-			return decodeJSON(raw, &rep)
+			return decodeReport(raw, &rep)
 		})
 		if err != nil {
 			return err
@@ -523,6 +530,26 @@ func (g *globals) verifyAudit(cmd *cobra.Command, dataDir, rootKeyFile string) e
 			where = "audit log in " + dataDir + " (offline)"
 		}
 		fmt.Fprintf(g.stdout, "%s verified: %d entries, the chain is whole\n", where, rep.Entries)
+	}
+	return nil
+}
+
+// decodeReport decodes the server's verification report. An answer that
+// is not a report (no "ok", or a failure that says nothing) is an error,
+// so that it makes exit status 2 (no verdict) rather than 1 (the log is
+// not whole): "{}" from a proxy is no proof of tampering.
+func decodeReport(raw []byte, rep *audit.Report) error {
+	var check struct {
+		OK *bool `json:"ok"`
+	}
+	if err := decodeJSON(raw, &check); err != nil {
+		return err
+	}
+	if err := decodeJSON(raw, rep); err != nil {
+		return err
+	}
+	if check.OK == nil || !rep.OK && rep.Problem == "" || rep.OK && (rep.FirstBadSeq != 0 || rep.Problem != "") {
+		return fmt.Errorf("decoding the server's answer: not a verification report: %s", snippet(raw))
 	}
 	return nil
 }

@@ -213,8 +213,13 @@ func TestAuditExport(t *testing.T) {
 	}
 	srv := newFakeServer(t, map[string]func(request) reply{
 		"GET /admin/v1/audit:export": func(r request) reply {
-			if r.Query.Get("method") == "Cut" {
+			switch r.Query.Get("method") {
+			case "Cut":
 				return reply{body: body.String() + `{"seq":4,"ti`}
+			case "Proxy":
+				return reply{body: "<html>\n<body>Welcome</body>\n</html>\n"}
+			case "Long":
+				return reply{body: `{"seq":1,"details":{"x":"` + strings.Repeat("a", 200<<10) + `"}}` + "\n" + auditEntryJSON(2) + "\n"}
 			}
 			return reply{body: body.String()}
 		},
@@ -258,6 +263,26 @@ func TestAuditExport(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "cut short") {
 		t.Errorf("cut export to stdout: exit %d, stderr %q", r.code, r.stderr)
 	}
+
+	// An answer that is not JSON lines (a proxy's page with status 200) is
+	// an error too, not an export.
+	garbage := filepath.Join(dir, "garbage.jsonl")
+	r = runCLI(t, srv.srv.URL, "", "audit", "export", "--method", "Proxy", "--out", garbage)
+	if r.code != 1 || !strings.Contains(r.stderr, "not an audit export") {
+		t.Errorf("garbage export: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(garbage); err == nil {
+		t.Errorf("garbage export wrote %s", garbage)
+	}
+	r = runCLI(t, srv.srv.URL, "", "audit", "export", "--method", "Proxy")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "not an audit export") {
+		t.Errorf("garbage export to stdout: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	// Lines longer than the copy buffer are whole lines.
+	r = runCLI(t, srv.srv.URL, "", "audit", "export", "--method", "Long").mustSucceed(t)
+	if n := strings.Count(r.stdout, "\n"); n != 2 || len(r.stdout) < 200<<10 {
+		t.Errorf("long lines: %d lines, %d bytes", n, len(r.stdout))
+	}
 }
 
 func TestAuditVerifyOnline(t *testing.T) {
@@ -268,6 +293,14 @@ func TestAuditVerifyOnline(t *testing.T) {
 				return reply{body: `{"entries":6,"ok":false,"firstBadSeq":7,"problem":"entry 7 fails its MAC: it was altered or moved outside Custos"}`}
 			case "Bearer head":
 				return reply{body: `{"entries":9,"ok":false,"firstBadSeq":0,"problem":"the head record fails its integrity check"}`}
+			case "Bearer empty":
+				return reply{body: `{}`}
+			case "Bearer null":
+				return reply{body: `null`}
+			case "Bearer silent":
+				return reply{body: `{"entries":0,"ok":false}`}
+			case "Bearer mixed":
+				return reply{body: `{"entries":3,"ok":true,"firstBadSeq":2,"problem":"entry 2 fails"}`}
 			case "Bearer app":
 				return reply{status: 403, body: `{"error":{"code":403,"message":"only the admin may verify the audit log","status":"PERMISSION_DENIED"}}`}
 			}
@@ -305,6 +338,16 @@ func TestAuditVerifyOnline(t *testing.T) {
 	r = runEnv(t, env("app"), "", "audit", "verify")
 	if r.code != 2 || !strings.Contains(r.stderr, "(PERMISSION_DENIED)") || strings.Contains(r.stderr, "--help") {
 		t.Errorf("denied: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// An answer that is not a report is no verdict either: no claim that
+	// the log was altered, nothing on stdout.
+	for _, token := range []string{"empty", "null", "silent", "mixed"} {
+		for _, o := range []string{"text", "json"} {
+			r = runEnv(t, env(token), "", "audit", "verify", "-o", o)
+			if r.code != 2 || r.stdout != "" || !strings.Contains(r.stderr, "not a verification report") && !strings.Contains(r.stderr, "not a JSON object") {
+				t.Errorf("answer %s, -o %s: exit %d, stdout %q, stderr %q; want exit 2", token, o, r.code, r.stdout, r.stderr)
+			}
+		}
 	}
 	r = runEnv(t, map[string]string{envAddr: "http://127.0.0.1:1", envToken: "x"}, "", "audit", "verify")
 	if r.code != 2 || !strings.Contains(r.stderr, "custos: hint: is a custos server running there?") {

@@ -54,9 +54,18 @@ func newClient(base *url.URL, token, caFile string) (*client, error) {
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	return &client{
-		base:      base,
-		token:     token,
-		http:      &http.Client{Transport: tr},
+		base:  base,
+		token: token,
+		http: &http.Client{
+			Transport: tr,
+			// The API never redirects. Following one would send the
+			// request again, its body (a plaintext to encrypt) included,
+			// wherever it points: net/http keeps the Authorization header
+			// on the same host even from https to http.
+			CheckRedirect: func(req *http.Request, via []*http.Request) error {
+				return fmt.Errorf("the server redirected to %s; custos does not follow redirects (check --addr)", req.URL.Redacted())
+			},
+		},
 		userAgent: "custos-cli/" + cliVersion(),
 	}, nil
 }
@@ -176,9 +185,11 @@ func (c *client) exchange(ctx context.Context, method, path string, q url.Values
 		return nil, fmt.Errorf("the response to %s %s is larger than %d bytes", method, path, maxResponseBytes)
 	}
 	// The admin API ends its answers with a newline; printJSON adds its own.
+	// Every answer of the REST and admin APIs is one JSON object; printing
+	// anything else with --output json would break the one-object contract.
 	data = bytes.TrimSpace(data)
-	if !json.Valid(data) {
-		return nil, fmt.Errorf("the server answered %s %s with a body that is not JSON", method, path)
+	if !json.Valid(data) || data[0] != '{' {
+		return nil, fmt.Errorf("the server answered %s %s with a body that is not a JSON object", method, path)
 	}
 	return data, nil
 }

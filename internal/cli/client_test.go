@@ -177,10 +177,22 @@ func TestTransportErrorHint(t *testing.T) {
 }
 
 func TestNonJSONSuccessIsAnError(t *testing.T) {
-	srv := newFakeServer(t, map[string]func(request) reply{"GET /v1/" + testKey: ok(`<html>`)})
-	r := runCLI(t, srv.srv.URL, "", "keys", "get", testKey)
-	if r.code != 1 || !strings.Contains(r.stderr, "not JSON") {
-		t.Fatalf("exit %d, stderr %q; want exit 1 about a non-JSON body", r.code, r.stderr)
+	// Every answer of the APIs is a JSON object: anything else, even valid
+	// JSON, is not printed (with --output json it would be the one value
+	// on stdout) and fails the command.
+	for _, body := range []string{`<html>`, `[]`, `null`, `"x"`, `1`} {
+		srv := newFakeServer(t, map[string]func(request) reply{
+			"GET /v1/" + testKey:         ok(body),
+			"GET /admin/v1/quotas/app:q": ok(body),
+		})
+		for _, args := range [][]string{{"keys", "get", testKey}, {"quotas", "get", "app:q"}} {
+			for _, o := range []string{"text", "json"} {
+				r := runCLI(t, srv.srv.URL, "", append([]string{"-o", o}, args...)...)
+				if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "not a JSON object") {
+					t.Errorf("body %s, custos -o %s %v: exit %d, stdout %q, stderr %q; want exit 1 about a body that is not a JSON object", body, o, args, r.code, r.stdout, r.stderr)
+				}
+			}
+		}
 	}
 }
 
@@ -209,4 +221,30 @@ func TestCACertTrustsATLSServer(t *testing.T) {
 	}
 	runCLI(t, srv.URL, "", "--ca-cert", caFile, "keys", "get", testKey).mustSucceed(t)
 	runEnv(t, map[string]string{envAddr: srv.URL, envToken: "t", envCACert: caFile}, "", "keys", "get", testKey).mustSucceed(t)
+}
+
+// TestRedirectNotFollowed: a redirect, here from https to plain http on the
+// same host, is an error; the token and the plaintext are not sent again.
+func TestRedirectNotFollowed(t *testing.T) {
+	var seen []string
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.Header.Get("Authorization"))
+		io.WriteString(w, `{"ciphertext":"Q1Q="}`)
+	}))
+	defer plain.Close()
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, plain.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer tlsSrv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, tlsSrv.URL, "secret plaintext", "--ca-cert", ca, "encrypt", testKey)
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "does not follow redirects") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 refusing the redirect", r.code, r.stdout, r.stderr)
+	}
+	if len(seen) != 0 {
+		t.Errorf("the plain http server got %d requests (Authorization %q)", len(seen), seen)
+	}
 }

@@ -55,14 +55,31 @@ func (g *globals) readInput(flag, path string) ([]byte, error) {
 	return data, nil
 }
 
-// writeOutput writes data to the file path (created with mode 0600, since
-// it may hold plaintext), or to stdout for "-".
+// writeOutput writes data to the file path (mode 0600, since it may hold
+// plaintext), or to stdout for "-". An existing regular file is made 0600
+// before data is written to it: os.WriteFile alone would keep its mode,
+// and write plaintext into a file that others may read.
 func (g *globals) writeOutput(flag, path string, data []byte) error {
 	if path == "-" {
 		_, err := g.stdout.Write(data)
 		return err
 	}
-	if err := os.WriteFile(path, data, 0o600); err != nil {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("--%s: %w", flag, err)
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o077 != 0 {
+		err = f.Chmod(0o600)
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("--%s: %w", flag, err)
+		}
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("--%s: %w", flag, err)
 	}
 	return nil

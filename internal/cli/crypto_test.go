@@ -368,3 +368,28 @@ func TestPublicKeyAndRandom(t *testing.T) {
 		t.Errorf("short answer: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestDecryptOutFileExisting: --out into an existing file that others may
+// read leaves the plaintext private (mode 0600), as a new file is.
+func TestDecryptOutFileExisting(t *testing.T) {
+	srv := newFakeServer(t, map[string]func(request) reply{
+		"POST /v1/" + testKey + ":decrypt": ok(`{"plaintext":"` + b64s("hello") + `"}`),
+	})
+	dir := t.TempDir()
+	ctFile := filepath.Join(dir, "ct")
+	ptFile := filepath.Join(dir, "pt")
+	os.WriteFile(ctFile, []byte("CT"), 0o600)
+	if err := os.WriteFile(ptFile, []byte("an older, longer content"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(ptFile, 0o644); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	runCLI(t, srv.srv.URL, "", "decrypt", testKey, "--in", ctFile, "--out", ptFile).mustSucceed(t)
+	if got, _ := os.ReadFile(ptFile); string(got) != "hello" {
+		t.Errorf("plaintext file = %q, want hello", got)
+	}
+	if fi, err := os.Stat(ptFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("plaintext file mode = %v, %v; want 0600", fi.Mode(), err)
+	}
+}

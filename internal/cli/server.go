@@ -48,7 +48,11 @@ authenticate with a client certificate bound to an app (mutual TLS).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if configFile != "" {
-				if err := config.Load(configFile, cmd.Flags()); err != nil {
+				// The server's own flags only: the client's connection
+				// flags (--ca-cert, --token, --output ...) are in
+				// cmd.Flags() too, and a file setting them would be
+				// accepted and do nothing.
+				if err := config.Load(configFile, cmd.LocalNonPersistentFlags()); err != nil {
 					return err
 				}
 			}

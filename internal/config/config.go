@@ -15,7 +15,9 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -39,13 +41,11 @@ func Load(path string, flags *pflag.FlagSet) error {
 	settings := map[string]any{}
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
 	case ".yaml", ".yml":
-		err = yaml.Unmarshal(raw, &settings)
+		err = decodeYAML(raw, &settings)
 	case ".toml":
 		err = toml.Unmarshal(raw, &settings)
 	case ".json":
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		err = dec.Decode(&settings)
+		settings, err = decodeJSON(raw)
 	default:
 		return fmt.Errorf("config: %s: unknown format %q (use .yaml, .toml or .json)", path, ext)
 	}
@@ -53,6 +53,67 @@ func Load(path string, flags *pflag.FlagSet) error {
 		return fmt.Errorf("config: %s: %w", path, err)
 	}
 	return apply(path, settings, flags)
+}
+
+// decodeYAML decodes the one YAML document of raw into settings.
+// yaml.Unmarshal reads the first document only: a second one that is not
+// empty is refused rather than ignored.
+func decodeYAML(raw []byte, settings *map[string]any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(settings); err != nil {
+		if err == io.EOF {
+			return nil
+		}
+		return err
+	}
+	for {
+		var more any
+		err := dec.Decode(&more)
+		switch {
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return err
+		case more != nil:
+			return errors.New("more than one YAML document")
+		}
+	}
+}
+
+// decodeJSON decodes the JSON object of raw. encoding/json keeps the last of
+// two equal keys and stops after the first value; a setting given twice,
+// or data after the object, is refused here, as YAML and TOML refuse them.
+func decodeJSON(raw []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	settings := map[string]any{}
+	if t, err := dec.Token(); err != nil {
+		return nil, err
+	} else if t != json.Delim('{') {
+		return nil, errors.New("the file must hold a JSON object")
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		k := t.(string) // object keys are strings
+		if _, dup := settings[k]; dup {
+			return nil, fmt.Errorf("setting %q given twice", k)
+		}
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		settings[k] = v
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the JSON object")
+	}
+	return settings, nil
 }
 
 // notInFile are flags that make no sense in the file that they would read.
@@ -65,6 +126,11 @@ func apply(path string, settings map[string]any, flags *pflag.FlagSet) error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys) // report in a stable order
+	// The flags the command line set, noted before the file sets any
+	// (which marks them Changed too).
+	fromCommandLine := map[string]bool{}
+	flags.VisitAll(func(f *pflag.Flag) { fromCommandLine[f.Name] = f.Changed })
+	given := map[string]string{} // flag name -> the key that set it
 	for _, k := range keys {
 		name := strings.ReplaceAll(k, "_", "-")
 		f := flags.Lookup(name)
@@ -72,12 +138,21 @@ func apply(path string, settings map[string]any, flags *pflag.FlagSet) error {
 			problems = append(problems, fmt.Sprintf("unknown setting %q", k))
 			continue
 		}
-		if f.Changed {
+		if prev, dup := given[name]; dup {
+			problems = append(problems, fmt.Sprintf("setting %q given twice (as %q and %q)", name, prev, k))
+			continue
+		}
+		given[name] = k
+		if fromCommandLine[name] {
 			continue // the command line wins
 		}
 		values, err := strings_(settings[k])
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", k, err))
+			continue
+		}
+		if _, repeatable := f.Value.(pflag.SliceValue); len(values) != 1 && !repeatable {
+			problems = append(problems, fmt.Sprintf("%s: takes one value, not a list", k))
 			continue
 		}
 		for _, v := range values {

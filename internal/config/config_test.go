@@ -82,6 +82,14 @@ func TestRefusals(t *testing.T) {
 		{"malformed", "e.yaml", "listen: [\n", "e.yaml"},
 		{"unknown format", "f.ini", "listen=x", "unknown format"},
 		{"null", "g.yaml", "listen:\n", "has no value"},
+		// Settings that were silently dropped or overridden.
+		{"json key twice", "h.json", `{"tls-cert": "/a", "listen": "x", "tls-cert": "/b"}`, `setting "tls-cert" given twice`},
+		{"json after the object", "i.json", `{"listen": "x"} {"tls-client-ca": "/ca.pem"}`, "data after the JSON object"},
+		{"json not an object", "j.json", `["listen"]`, "JSON object"},
+		{"second yaml document", "k.yaml", "listen: x\n---\ntls-client-ca: /ca.pem\n", "more than one YAML document"},
+		{"both spellings", "l.yaml", "tls-cert: /a.pem\ntls_cert: /b.pem\n", `setting "tls-cert" given twice`},
+		{"list for one value", "m.yaml", "tls-cert: [/a.pem, /b.pem]\n", "tls-cert: takes one value, not a list"},
+		{"empty list for one value", "n.toml", "listen = []\n", "listen: takes one value, not a list"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,5 +103,34 @@ func TestRefusals(t *testing.T) {
 				t.Fatalf("Load = %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestOneDocument: a YAML file may start with "---" or be empty; a JSON
+// file is one object.
+func TestOneDocument(t *testing.T) {
+	dir := t.TempDir()
+	for file, content := range map[string]string{
+		"a.yaml": "---\nlisten: 127.0.0.1:1\n",
+		"b.yaml": "listen: 127.0.0.1:1\n...\n",
+		"c.json": "{\"listen\": \"127.0.0.1:1\"}\n\n",
+		"d.yaml": "listen: 127.0.0.1:1\n---\n# nothing more\n",
+	} {
+		p := filepath.Join(dir, file)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var s settings
+		if err := Load(p, flagSet(&s)); err != nil || s.Listen != "127.0.0.1:1" {
+			t.Errorf("Load(%s) = %v, listen %q", file, err, s.Listen)
+		}
+	}
+	p := filepath.Join(dir, "empty.yaml")
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var s settings
+	if err := Load(p, flagSet(&s)); err != nil || s.Listen != "127.0.0.1:8200" {
+		t.Errorf("Load(empty.yaml) = %v, listen %q", err, s.Listen)
 	}
 }
