@@ -121,7 +121,7 @@ const auditFilterHelp = `Filters: --after and --before bound the time (after <= 
 --status ("OK", "PERMISSION_DENIED") must match exactly, and --resource
 selects the entries on a resource and below it (a key ring's include its
 keys'). Without --resource the whole log is read, which needs the admin; with
-it, custos.audit.list on that resource is enough.`
+it, custos.audit.list on that resource is enough (roles/custos.auditViewer).`
 
 // auditFields are the fields of an entry in the order of the JSON lines
 // contract of "custos audit list --output json".

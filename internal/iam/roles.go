@@ -33,6 +33,14 @@ const (
 	// calls on a key.
 	PermEKMWrap   = "custos.ekm.wrap"
 	PermEKMUnwrap = "custos.ekm.unwrap"
+	// PermAuditList allows reading the audit entries on a resource and
+	// below it; PermAuditConfigsGet and PermAuditConfigsUpdate reading
+	// and setting its data-access recording. The whole log, its
+	// verification, and turning recording on or off are the admin's: no
+	// role grants PermAuditConfigsUpdate.
+	PermAuditList          = "custos.audit.list"
+	PermAuditConfigsGet    = "custos.auditConfigs.get"
+	PermAuditConfigsUpdate = "custos.auditConfigs.update"
 )
 
 // roleTable maps each role to its permissions.
@@ -228,8 +236,9 @@ var roleTable = map[string][]string{
 	},
 
 	// Custos's roles.
-	"roles/custos.exporter": {PermExport},
-	"roles/custos.ekmUser":  {PermEKMUnwrap, PermEKMWrap},
+	"roles/custos.exporter":    {PermExport},
+	"roles/custos.ekmUser":     {PermEKMUnwrap, PermEKMWrap},
+	"roles/custos.auditViewer": {PermAuditList, PermAuditConfigsGet},
 }
 
 // table is roleTable precomputed for the hot path: each role has a bit, and
@@ -268,6 +277,7 @@ func buildTable(src map[string][]string) *table {
 		PermKeyRingsGetIamPolicy, PermKeyRingsSetIamPolicy,
 		PermCryptoKeysGetIamPolicy, PermCryptoKeysSetIamPolicy,
 		PermImportJobsGetIamPolicy, PermImportJobsSetIamPolicy,
+		PermAuditConfigsUpdate,
 	} {
 		t.known[p] = true
 	}

@@ -101,6 +101,7 @@ func TestCustosRoles(t *testing.T) {
 	}{
 		{"roles/custos.exporter", []string{PermExport}},
 		{"roles/custos.ekmUser", []string{PermEKMUnwrap, PermEKMWrap}},
+		{"roles/custos.auditViewer", []string{PermAuditList, PermAuditConfigsGet}},
 	}
 	for _, tc := range tests {
 		if diff := cmp.Diff(tc.want, Permissions(tc.role)); diff != "" {
@@ -122,7 +123,7 @@ func TestEveryCheckedPermissionIsGranted(t *testing.T) {
 		kms.PermGenerateRandomBytes,
 		PermKeyRingsGetIamPolicy, PermKeyRingsSetIamPolicy, PermCryptoKeysGetIamPolicy,
 		PermCryptoKeysSetIamPolicy, PermImportJobsGetIamPolicy, PermImportJobsSetIamPolicy,
-		PermExport, PermEKMWrap, PermEKMUnwrap,
+		PermExport, PermEKMWrap, PermEKMUnwrap, PermAuditList, PermAuditConfigsGet,
 	} {
 		if roles.permRoles[p] == 0 {
 			t.Errorf("no role grants %s", p)
@@ -131,7 +132,10 @@ func TestEveryCheckedPermissionIsGranted(t *testing.T) {
 			t.Errorf("KnownPermission(%q) = false", p)
 		}
 	}
-	for _, p := range []string{PermProjectsGetIamPolicy, PermProjectsSetIamPolicy} {
+	for _, p := range []string{PermProjectsGetIamPolicy, PermProjectsSetIamPolicy, PermAuditConfigsUpdate} {
+		if !KnownPermission(p) {
+			t.Errorf("KnownPermission(%q) = false", p)
+		}
 		if roles.permRoles[p] != 0 {
 			t.Errorf("a role grants %s; only the admin should hold it", p)
 		}

@@ -12,21 +12,22 @@ import (
 
 	"github.com/custos-kms/custos/internal/api/rest"
 	"github.com/custos-kms/custos/internal/audit"
+	"github.com/custos-kms/custos/internal/iam"
 	"github.com/custos-kms/custos/internal/kms"
 	"github.com/custos-kms/custos/internal/kmserr"
 	"github.com/custos-kms/custos/internal/resource"
 )
 
-// Permissions of the audit routes.
+// Permissions of the audit routes (see internal/iam).
 const (
 	// PermAuditList lets a caller list and export the entries on a
-	// resource and below it. Listing the whole log, and verifying it,
-	// is for the admin only.
-	PermAuditList = "custos.audit.list"
+	// resource and below it (roles/custos.auditViewer). Listing the
+	// whole log, and verifying it, is for the admin only.
+	PermAuditList = iam.PermAuditList
 	// PermAuditConfigsGet and PermAuditConfigsUpdate let a caller read
 	// and set data-access recording on a resource.
-	PermAuditConfigsGet    = "custos.auditConfigs.get"
-	PermAuditConfigsUpdate = "custos.auditConfigs.update"
+	PermAuditConfigsGet    = iam.PermAuditConfigsGet
+	PermAuditConfigsUpdate = iam.PermAuditConfigsUpdate
 )
 
 // Default and largest page sizes of GET /admin/v1/audit. Export has no
