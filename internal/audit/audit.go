@@ -15,7 +15,8 @@
 // decrypt, sign, MAC, export) is recorded only where it is enabled, with
 // [Log.SetDataAccess] on the project, location, key ring or key: the nearest
 // ancestor with a setting wins, and the default is off. Cloud EKM Wrap and
-// Unwrap are always recorded.
+// Unwrap are always recorded (the EKM handler bounds, before it calls
+// Record, the refusals of callers that are no app).
 //
 // # Chain
 //

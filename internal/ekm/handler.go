@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -62,13 +63,53 @@ type Config struct {
 	// Version is the server's version, shown to authenticated callers of
 	// GET {key URI}.
 	Version string
+	// StrangerAuditsPerMinute bounds the audit entries of calls refused
+	// to Google identities that are no Custos app (see Handler); 600 if 0.
+	StrangerAuditsPerMinute int
+	// Now is the clock; time.Now if nil.
+	Now func() time.Time
 }
 
 // Handler serves the Cloud EKM endpoint. Safe for concurrent use.
+//
+// Every call of an app is recorded in the audit log, and so are calls
+// refused to Google identities that are no app, up to a budget a minute:
+// anyone can have a Google-signed token, and nobody should be able to fill
+// the disk with audit entries from outside. Refusals beyond the budget get
+// the same answer, and are counted (custos_ekm_unaudited_refusals_total)
+// and logged once a minute instead of recorded one by one.
 type Handler struct {
-	cfg     Config
-	metrics *Metrics
-	log     *slog.Logger
+	cfg       Config
+	metrics   *Metrics
+	log       *slog.Logger
+	strangers strangerBudget
+}
+
+// strangerBudget counts the audited refusals of strangers in the current
+// minute.
+type strangerBudget struct {
+	mu      sync.Mutex
+	minute  int64 // Unix time / 60
+	used    int
+	skipped int // refusals not recorded this minute
+}
+
+// take reports whether one more refusal may be recorded at now, out of
+// limit a minute, and how many went unrecorded in the minute that just
+// ended (to log once) when now starts a new one.
+func (b *strangerBudget) take(now time.Time, limit int) (ok bool, endedSkipped int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if m := now.Unix() / 60; m != b.minute {
+		endedSkipped = b.skipped
+		b.minute, b.used, b.skipped = m, 0, 0
+	}
+	if b.used < limit {
+		b.used++
+		return true, endedSkipped
+	}
+	b.skipped++
+	return false, endedSkipped
 }
 
 // New builds a Handler.
@@ -79,6 +120,12 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{cfg: cfg, metrics: cfg.Metrics, log: cfg.Logger}
 	if h.metrics == nil {
 		h.metrics = NewMetrics()
+	}
+	if h.cfg.StrangerAuditsPerMinute <= 0 {
+		h.cfg.StrangerAuditsPerMinute = 600
+	}
+	if h.cfg.Now == nil {
+		h.cfg.Now = time.Now
 	}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -459,12 +506,39 @@ func unavailableAudit(err error) error {
 // never taken by Cloud KMS for a decision.
 func (h *Handler) decide(w http.ResponseWriter, actx context.Context, o *outcome, c *call, refusal string, err error) {
 	c.refusal = refusal
+	if err != nil && h.unrecorded(actx, c) {
+		h.refuse(w, o, refusal, err)
+		return
+	}
 	if aerr := h.record(actx, c, err); aerr != nil {
 		o.refusal = "audit_failed"
 		o.code = writeError(w, unavailableAudit(aerr))
 		return
 	}
 	h.refuse(w, o, refusal, err)
+}
+
+// unrecorded reports whether the refusal of c goes without an audit entry:
+// its caller is no app, and this minute's budget of such entries is spent
+// (see Handler).
+func (h *Handler) unrecorded(ctx context.Context, c *call) bool {
+	if c.app != nil {
+		return false
+	}
+	// Before the app is identified (a 404 comes first), look it up: the
+	// calls of an app are always recorded.
+	if _, err := h.cfg.Apps.AppByGoogleEmail(ctx, c.email); kmserr.Code(err) != codes.NotFound {
+		return false
+	}
+	ok, ended := h.strangers.take(h.cfg.Now(), h.cfg.StrangerAuditsPerMinute)
+	if ended > 0 {
+		h.log.Warn("ekm: refusals of Google identities that are no app went over the audit budget; counted, not recorded",
+			"unrecorded", ended, "budget_per_minute", h.cfg.StrangerAuditsPerMinute)
+	}
+	if !ok {
+		h.metrics.unrecorded()
+	}
+	return !ok
 }
 
 // maxDetail bounds each request-supplied value kept in the audit log.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -383,5 +384,52 @@ func TestGetKeyAndInfo(t *testing.T) {
 	m := e.handler.Metrics().Snapshot()
 	if m.Requests["info 200"] != 1 || m.Requests["get 200"] != 2 || m.Refusals["unknown_email "] != 1 {
 		t.Errorf("metrics = %+v", m)
+	}
+}
+
+// TestStrangerAuditBudget: refusals of Google identities that are no app
+// are recorded up to the budget of the minute, then answered alike and
+// only counted; an app's calls are always recorded, and a new minute
+// starts a new budget.
+func TestStrangerAuditBudget(t *testing.T) {
+	e, _, uri, appTok := setup(t)
+	now := time.Now()
+	clock := func() time.Time { return now }
+	h, err := New(Config{
+		Keys: e.svc, Apps: e.apps, Authorizer: e.authz, Auditor: e.audit, Policies: e.policies,
+		Verifier: e.verifier, PublicURL: envPublicURL, Logger: quiet, StrangerAuditsPerMinute: 3, Now: clock,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	e.srv = srv
+	stranger := e.token(t, "someone@attacker.iam.gserviceaccount.com")
+	unknownKey := "/ekm/v0/keys/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA:wrap"
+	before := e.audit.count()
+	for range 5 {
+		e.call(t, "POST", unknownKey, stranger, wrapBody("dek", "", access)).want(t, 404, "NOT_FOUND")
+		e.call(t, "POST", uri+":wrap", stranger, wrapBody("dek", "", access)).want(t, 403, "PERMISSION_DENIED")
+	}
+	if got := e.audit.count() - before; got != 3 {
+		t.Errorf("%d audit entries for 10 refusals of a stranger, want the budget of 3", got)
+	}
+	if m := h.Metrics().Snapshot(); m.Unaudited != 7 {
+		t.Errorf("unaudited refusals = %d, want 7", m.Unaudited)
+	}
+	// The app's calls, refused or not, are recorded whatever the budget.
+	before = e.audit.count()
+	e.call(t, "POST", unknownKey, appTok, wrapBody("dek", "", access)).want(t, 404, "NOT_FOUND")
+	e.call(t, "POST", uri+":wrap", appTok, wrapBody("dek", "", access)).want(t, 200, "")
+	if got := e.audit.count() - before; got != 2 {
+		t.Errorf("%d audit entries for two calls of an app, want 2", got)
+	}
+	// A new minute, a new budget.
+	now = now.Add(time.Minute)
+	before = e.audit.count()
+	e.call(t, "POST", unknownKey, stranger, wrapBody("dek", "", access)).want(t, 404, "NOT_FOUND")
+	if got := e.audit.count() - before; got != 1 {
+		t.Errorf("%d audit entries for a stranger's refusal in a new minute, want 1", got)
 	}
 }

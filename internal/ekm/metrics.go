@@ -26,6 +26,8 @@ type Metrics struct {
 	requests map[requestKey]uint64
 	latency  map[string]*histogram
 	refusals map[refusalKey]uint64
+	// unaudited counts refusals of strangers over the audit budget.
+	unaudited uint64
 }
 
 type requestKey struct {
@@ -69,6 +71,13 @@ func (m *Metrics) observe(method string, code int, d time.Duration, refusal, app
 	}
 }
 
+// unrecorded counts a refusal that went without an audit entry.
+func (m *Metrics) unrecorded() {
+	m.mu.Lock()
+	m.unaudited++
+	m.mu.Unlock()
+}
+
 // Snapshot is a copy of the counters.
 type Snapshot struct {
 	// Requests counts requests by "method code", e.g. "wrap 200".
@@ -79,6 +88,8 @@ type Snapshot struct {
 	// LatencyCount and LatencySum are per method.
 	LatencyCount map[string]uint64
 	LatencySum   map[string]time.Duration
+	// Unaudited counts refusals of strangers over the audit budget.
+	Unaudited uint64
 }
 
 // Snapshot returns a copy of the counters.
@@ -96,6 +107,7 @@ func (m *Metrics) Snapshot() Snapshot {
 		s.LatencyCount[k] = h.n
 		s.LatencySum[k] = time.Duration(h.sum * float64(time.Second))
 	}
+	s.Unaudited = m.unaudited
 	return s
 }
 
@@ -105,6 +117,7 @@ func (m *Metrics) Snapshot() Snapshot {
 //	custos_ekm_requests_total{method,code}
 //	custos_ekm_request_duration_seconds{method} (histogram)
 //	custos_ekm_refusals_total{reason,app}
+//	custos_ekm_unaudited_refusals_total
 func (m *Metrics) WriteText(w io.Writer) error {
 	m.mu.Lock()
 	var b strings.Builder
@@ -140,6 +153,9 @@ func (m *Metrics) WriteText(w io.Writer) error {
 	}) {
 		fmt.Fprintf(&b, "custos_ekm_refusals_total{reason=\"%s\",app=\"%s\"} %d\n", escapeLabel(k.Reason), escapeLabel(k.App), m.refusals[k])
 	}
+	b.WriteString("# HELP custos_ekm_unaudited_refusals_total Refusals of Google identities that are no app, over the audit budget: counted, not recorded.\n")
+	b.WriteString("# TYPE custos_ekm_unaudited_refusals_total counter\n")
+	fmt.Fprintf(&b, "custos_ekm_unaudited_refusals_total %d\n", m.unaudited)
 	m.mu.Unlock()
 	_, err := io.WriteString(w, b.String())
 	return err
