@@ -22,6 +22,7 @@ package kms
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -125,6 +126,9 @@ type Service struct {
 	cache   *cache
 	fpKey   []byte
 	observe func(method string, code codes.Code, d time.Duration)
+	// scrubPending is set when the store could not scrub after a
+	// destruction: the next scheduler pass tries again.
+	scrubPending atomic.Bool
 }
 
 // DefaultDestroyScheduledDuration is the destroy_scheduled_duration of a key

@@ -64,10 +64,14 @@ func (s *Service) SchedulerPass(ctx context.Context) {
 		destroyed++
 	})
 	// The erased material may still be in the store's files as an old
-	// copy of its record (SQLite's WAL): have the store erase it too.
-	if sc, ok := s.store.(storage.Scrubber); ok && destroyed > 0 {
+	// copy of its record (SQLite's WAL): have the store erase it too, in
+	// this pass or, if the store was busy, in a later one.
+	if sc, ok := s.store.(storage.Scrubber); ok && (destroyed > 0 || s.scrubPending.Load()) {
 		if err := sc.Scrub(ctx); err != nil {
-			s.log.Error("scheduler: erase the old copies of destroyed material", "err", err)
+			s.scrubPending.Store(true)
+			s.log.Warn("scheduler: erase the old copies of destroyed material: will try again", "err", err)
+		} else {
+			s.scrubPending.Store(false)
 		}
 	}
 }

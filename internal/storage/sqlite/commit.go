@@ -167,7 +167,9 @@ func (s *Store) submit(c *call, op string) error {
 // overwritten or deleted, such as the material of a destroyed key version)
 // leave the files: the database file itself keeps no trace of them
 // (secure_delete). It runs on the writer between two batches, and waits
-// for readers to leave the WAL up to the busy timeout.
+// for readers to leave the WAL for a moment only (writes wait meanwhile):
+// if they stay, it fails, wrapping storage.ErrUnavailable, and the caller
+// tries again later.
 func (s *Store) Scrub(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlite: scrub: %w", err)
@@ -179,13 +181,25 @@ func (s *Store) Scrub(ctx context.Context) error {
 	return c.err
 }
 
+// scrubWaitMillis is how long a Scrub waits for readers to leave the WAL.
+const scrubWaitMillis = 250
+
 // runScrub runs a Scrub call.
 func (s *Store) runScrub(c *call) {
 	if !c.state.CompareAndSwap(callQueued, callRunning) {
 		return
 	}
+	// Readers still on older snapshots make the checkpoint wait, and every
+	// write with it: wait briefly, and let the caller try again later.
+	ctx := context.Background()
 	var busy, logFrames, checkpointed int
-	err := s.w.conn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &checkpointed)
+	_, err := s.w.conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", scrubWaitMillis))
+	if err == nil {
+		err = s.w.conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &checkpointed)
+		if _, rerr := s.w.conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeoutMillis)); err == nil {
+			err = rerr
+		}
+	}
 	switch {
 	case err != nil:
 		c.err = fmt.Errorf("sqlite: scrub: %w: %w", storage.ErrUnavailable, err)

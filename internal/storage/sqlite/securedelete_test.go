@@ -5,12 +5,15 @@ package sqlite
 import (
 	"bytes"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/custos-kms/custos/internal/storage"
 )
@@ -118,5 +121,40 @@ func TestScrubBetweenBatches(t *testing.T) {
 	}
 	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() != 0 {
 		t.Errorf("the WAL after Scrub: %v, %v; want it empty", fi, err)
+	}
+}
+
+// TestScrubGivesWayToAReader: a reader on an old snapshot keeps the WAL:
+// Scrub waits for it only a moment, fails with ErrUnavailable (the writes
+// queued behind it go on), and succeeds once the reader has left.
+func TestScrubGivesWayToAReader(t *testing.T) {
+	s, path := openTemp(t)
+	ctx := t.Context()
+	update(t, s, func(tx storage.Tx) error { return tx.Create(ctx, testRecord("a")) })
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rtx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := rtx.QueryRow("SELECT count(*) FROM records").Scan(&n); err != nil { // takes the snapshot
+		t.Fatal(err)
+	}
+	update(t, s, func(tx storage.Tx) error { return tx.Create(ctx, testRecord("b")) })
+	start := time.Now()
+	if err := s.Scrub(ctx); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("Scrub with a reader on an old snapshot = %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Scrub waited %v for the reader", d)
+	}
+	update(t, s, func(tx storage.Tx) error { return tx.Create(ctx, testRecord("c")) })
+	rtx.Rollback()
+	if err := s.Scrub(ctx); err != nil {
+		t.Fatalf("Scrub after the reader left = %v", err)
 	}
 }
