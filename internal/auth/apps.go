@@ -505,6 +505,9 @@ func (a *Apps) setDisabled(ctx context.Context, method, name string, disabled bo
 func (a *Apps) DeleteApp(ctx context.Context, name string) error {
 	details := map[string]string{"app": name}
 	return a.onApp(ctx, "DeleteApp", PermAppsDelete, name, appRecordName(name), details, func(*App) error {
+		// The counts go into the audit details only once the deletion is
+		// committed: a failed one deleted nothing.
+		keysDeleted, iamChanged := "", ""
 		err := a.update(ctx, func(tx storage.Tx) ([]string, error) {
 			app, rec, err := a.readApp(ctx, tx, name)
 			if err != nil {
@@ -550,18 +553,24 @@ func (a *Apps) DeleteApp(ctx context.Context, name string) error {
 			if err := tx.Delete(ctx, rec.Name); err != nil {
 				return nil, storeErr(err, "app", name)
 			}
-			details["keysDeleted"] = strconv.Itoa(len(keys))
+			keysDeleted = strconv.Itoa(len(keys))
 			if a.forget != nil {
 				changed, err := a.forget.ForgetApp(ctx, tx, name)
 				if err != nil {
 					return nil, err
 				}
-				details["iamRecordsChanged"] = strconv.Itoa(len(changed))
+				iamChanged = strconv.Itoa(len(changed))
 			}
 			return touched, nil
 		})
 		if a.forget != nil {
 			a.forget.Forgot()
+		}
+		if err == nil {
+			details["keysDeleted"] = keysDeleted
+			if iamChanged != "" {
+				details["iamRecordsChanged"] = iamChanged
+			}
 		}
 		return err
 	})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/custos-kms/custos/internal/kms"
 	"github.com/custos-kms/custos/internal/kmserr"
+	"github.com/custos-kms/custos/internal/storage"
 )
 
 func TestAppLifecycle(t *testing.T) {
@@ -274,5 +275,48 @@ func TestDeleteAppRevokesEverything(t *testing.T) {
 	// The certificate may be registered to the new app.
 	if _, err := e.apps.CreateKey(e.ctx, CreateKeyRequest{App: "billing", Format: FormatMTLS, Certificate: certPEM}); err != nil {
 		t.Errorf("CreateKey(certificate of the deleted app) = %v", err)
+	}
+}
+
+// failingForget is an AppForgetter whose ForgetApp fails.
+type failingForget struct{ forgot int }
+
+func (f *failingForget) ForgetApp(context.Context, storage.Tx, string) ([]string, error) {
+	return nil, kmserr.Unavailable(nil, "the policies cannot be read")
+}
+
+func (f *failingForget) Forgot() { f.forgot++ }
+
+// TestDeleteAppFailedForgetRecordsNoDeletion: when taking the app out of
+// the IAM policies fails, nothing is deleted, and the audit entry of the
+// failed call does not claim that credentials were deleted.
+func TestDeleteAppFailedForgetRecordsNoDeletion(t *testing.T) {
+	e := newEnv(t)
+	ff := &failingForget{}
+	e.apps.forget = ff
+	e.createApp("billing", "")
+	e.apiKey("billing")
+	if err := e.apps.DeleteApp(e.ctx, "billing"); kmserr.Code(err) != codes.Unavailable {
+		t.Fatalf("DeleteApp with a failing ForgetApp = %v, want UNAVAILABLE", err)
+	}
+	if ff.forgot != 1 {
+		t.Errorf("Forgot called %d times, want once", ff.forgot)
+	}
+	if _, err := e.apps.GetApp(e.ctx, "billing"); err != nil {
+		t.Fatalf("GetApp after the failed deletion = %v, want the app kept", err)
+	}
+	var last kms.Event
+	for _, ev := range e.audit.all() {
+		if ev.Method == "DeleteApp" {
+			last = ev
+		}
+	}
+	if last.Err == nil {
+		t.Fatalf("DeleteApp event = %+v, want the failed call", last)
+	}
+	for _, k := range []string{"keysDeleted", "iamRecordsChanged"} {
+		if v, ok := last.Details[k]; ok {
+			t.Errorf("failed DeleteApp's audit details hold %s=%s: nothing was deleted", k, v)
+		}
 	}
 }

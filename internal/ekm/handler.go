@@ -526,8 +526,11 @@ func (h *Handler) unrecorded(ctx context.Context, c *call) bool {
 		return false
 	}
 	// Before the app is identified (a 404 comes first), look it up: the
-	// calls of an app are always recorded.
-	if _, err := h.cfg.Apps.AppByGoogleEmail(ctx, c.email); kmserr.Code(err) != codes.NotFound {
+	// calls of an app are always recorded. Whether the email is an app's
+	// does not depend on whether its caller is still there: with the
+	// request's context, a stranger that cancels its calls would make the
+	// lookup fail, and every refusal be recorded past the budget.
+	if _, err := h.cfg.Apps.AppByGoogleEmail(context.WithoutCancel(ctx), c.email); kmserr.Code(err) != codes.NotFound {
 		return false
 	}
 	ok, ended := h.strangers.take(h.cfg.Now(), h.cfg.StrangerAuditsPerMinute)

@@ -3,6 +3,7 @@
 package ekm
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos-kms/custos/internal/auth"
 	"github.com/custos-kms/custos/internal/iam"
 	"github.com/custos-kms/custos/internal/kms"
 	"github.com/custos-kms/custos/internal/kmserr"
@@ -431,5 +433,52 @@ func TestStrangerAuditBudget(t *testing.T) {
 	e.call(t, "POST", unknownKey, stranger, wrapBody("dek", "", access)).want(t, 404, "NOT_FOUND")
 	if got := e.audit.count() - before; got != 1 {
 		t.Errorf("%d audit entries for a stranger's refusal in a new minute, want 1", got)
+	}
+}
+
+// ctxApps answers as auth.Apps over a store does: a lookup made with a
+// context that has ended fails, whatever the email.
+type ctxApps struct{ AppReader }
+
+func (a ctxApps) AppByGoogleEmail(ctx context.Context, email string) (*auth.App, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, kmserr.Unavailable(err, "request cancelled")
+	}
+	return a.AppReader.AppByGoogleEmail(ctx, email)
+}
+
+// TestStrangerAuditBudgetCanceled: a stranger that cancels its own
+// requests (closes the connection once they are sent) gets no more audit
+// entries than the budget: whether an email is an app does not depend on
+// whether its caller is still there.
+func TestStrangerAuditBudgetCanceled(t *testing.T) {
+	e, _, uri, _ := setup(t)
+	now := time.Now()
+	h, err := New(Config{
+		Keys: e.svc, Apps: ctxApps{e.apps}, Authorizer: e.authz, Auditor: e.audit, Policies: e.policies,
+		Verifier: e.verifier, PublicURL: envPublicURL, Logger: quiet, StrangerAuditsPerMinute: 1,
+		Now: func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := e.token(t, "someone@attacker.iam.gserviceaccount.com")
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	before := e.audit.count()
+	for i := range 6 {
+		path := "/ekm/v0/keys/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA:wrap"
+		if i%2 == 1 {
+			path = uri + ":wrap"
+		}
+		req := httptest.NewRequest("POST", path, strings.NewReader(wrapBody("dek", "", access)))
+		req.Header.Set("Authorization", "Bearer "+stranger)
+		if i > 0 {
+			req = req.WithContext(canceled)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	if got := e.audit.count() - before; got > 1 {
+		t.Errorf("%d audit entries for the refusals of a stranger that canceled its calls, want at most the budget of 1", got)
 	}
 }
