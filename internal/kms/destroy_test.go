@@ -192,3 +192,59 @@ func TestCacheFillRacingAWrite(t *testing.T) {
 	_, _, err := e.svc.Encrypt(e.ctx, k.Key.Name, []byte("x"), nil)
 	wantCode(t, "Encrypt with a disabled version", err, codes.FailedPrecondition)
 }
+
+// scrubStore is a store whose Scrub fails while fail is set, and counts
+// its calls.
+type scrubStore struct {
+	storage.Store
+	calls int
+	fail  bool
+}
+
+func (s *scrubStore) Scrub(context.Context) error {
+	s.calls++
+	if s.fail {
+		return storage.ErrUnavailable
+	}
+	return nil
+}
+
+// TestSchedulerRetriesAFailedScrub: a pass that destroyed something asks
+// the store to scrub; when that fails, a later pass asks again, but not
+// before scrubRetry, and no more once it succeeded.
+func TestSchedulerRetriesAFailedScrub(t *testing.T) {
+	e := newEnv(t)
+	st := &scrubStore{Store: e.store, fail: true}
+	ks, err := keystore.Open(context.Background(), e.store, bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = New(Config{Store: st, Keystore: ks, Authorizer: allowAdmin{}, Now: e.clk.now})
+	ring := e.ring(t, "r")
+	k := e.key(t, ring, "k", CryptoKey{Purpose: alg.EncryptDecrypt})
+	if _, err := e.svc.DestroyCryptoKeyVersion(e.ctx, k.Key.Name+"/cryptoKeyVersions/1"); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.SchedulerPass(e.ctx) // nothing due yet
+	if st.calls != 0 {
+		t.Fatalf("%d scrubs before anything was destroyed", st.calls)
+	}
+	e.clk.add(25 * time.Hour)
+	e.svc.SchedulerPass(e.ctx)
+	if st.calls != 1 {
+		t.Fatalf("%d scrubs after the destruction, want 1", st.calls)
+	}
+	e.clk.add(scrubRetry / 2)
+	e.svc.SchedulerPass(e.ctx)
+	if st.calls != 1 {
+		t.Fatalf("%d scrubs before scrubRetry, want 1", st.calls)
+	}
+	st.fail = false
+	e.clk.add(scrubRetry)
+	e.svc.SchedulerPass(e.ctx)
+	e.clk.add(scrubRetry)
+	e.svc.SchedulerPass(e.ctx)
+	if st.calls != 2 {
+		t.Fatalf("%d scrubs, want 2: one retry, then none once it succeeded", st.calls)
+	}
+}

@@ -126,9 +126,9 @@ type Service struct {
 	cache   *cache
 	fpKey   []byte
 	observe func(method string, code codes.Code, d time.Duration)
-	// scrubPending is set when the store could not scrub after a
-	// destruction: the next scheduler pass tries again.
-	scrubPending atomic.Bool
+	// scrubAfter is when (Unix nanoseconds) the scheduler asks the store
+	// again to scrub, after a scrub failed; 0 when none is pending.
+	scrubAfter atomic.Int64
 }
 
 // DefaultDestroyScheduledDuration is the destroy_scheduled_duration of a key

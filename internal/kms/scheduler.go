@@ -66,15 +66,22 @@ func (s *Service) SchedulerPass(ctx context.Context) {
 	// The erased material may still be in the store's files as an old
 	// copy of its record (SQLite's WAL): have the store erase it too, in
 	// this pass or, if the store was busy, in a later one.
-	if sc, ok := s.store.(storage.Scrubber); ok && (destroyed > 0 || s.scrubPending.Load()) {
+	// A retry waits scrubRetry: a scrub that finds readers in the way
+	// holds up writes while it waits for them.
+	retry := s.scrubAfter.Load()
+	if sc, ok := s.store.(storage.Scrubber); ok && (destroyed > 0 || retry != 0 && now >= retry) {
 		if err := sc.Scrub(ctx); err != nil {
-			s.scrubPending.Store(true)
-			s.log.Warn("scheduler: erase the old copies of destroyed material: will try again", "err", err)
+			s.scrubAfter.Store(now + int64(scrubRetry))
+			s.log.Warn("scheduler: erase the old copies of destroyed material: will try again", "in", scrubRetry, "err", err)
 		} else {
-			s.scrubPending.Store(false)
+			s.scrubAfter.Store(0)
 		}
 	}
 }
+
+// scrubRetry is how long the scheduler waits before it asks the store to
+// scrub again after a scrub failed.
+const scrubRetry = 10 * time.Second
 
 // eachDue calls fn once for each record of kind due by now, a page at a
 // time, until ctx ends. A record that is still due after fn (it failed, or
