@@ -118,6 +118,12 @@ func Init(ctx context.Context, o InitOptions) error {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data folder: %w", err)
 	}
+	// Not while a server uses the folder: both could make a first admin.
+	unlock, err := lockDataDir(o.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if _, err := devfile.Open(o.RootKeyFile); err != nil {
 		return err
 	}

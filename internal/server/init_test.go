@@ -103,3 +103,25 @@ func TestOneServerPerDataFolder(t *testing.T) {
 	}
 	again()
 }
+
+// TestInitWaitsForNoServer: init refuses a data folder that a server
+// holds, and works once it is free.
+func TestInitWaitsForNoServer(t *testing.T) {
+	dir := t.TempDir()
+	data, key := filepath.Join(dir, "data"), filepath.Join(dir, "root-key")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	release, err := lockDataDir(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Init(context.Background(), InitOptions{DataDir: data, RootKeyFile: key, Out: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("Init on a folder a server holds = %v, want it refused", err)
+	}
+	release()
+	if err := Init(context.Background(), InitOptions{DataDir: data, RootKeyFile: key, Out: io.Discard}); err != nil {
+		t.Fatalf("Init once the folder is free = %v", err)
+	}
+}
