@@ -3,7 +3,6 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,7 +13,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -28,7 +26,7 @@ import (
 	"github.com/custos-kms/custos/internal/kmserr"
 	"github.com/custos-kms/custos/internal/resource"
 	"github.com/custos-kms/custos/internal/storage"
-	"github.com/custos-kms/custos/internal/storage/sqlite"
+	"github.com/custos-kms/custos/internal/storage/sqlite/sqlitetest"
 )
 
 const (
@@ -95,15 +93,7 @@ type env struct {
 // libraries (which read the real clock) are current.
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "custos.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ks, err := keystore.Open(context.Background(), st, bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ks := sqlitetest.Open(t, 7)
 	clk := &clock{t: time.Now().Truncate(time.Second)}
 	rec := &recorder{}
 	apps, err := NewApps(AppsConfig{

@@ -3,11 +3,9 @@
 package ekm
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +18,7 @@ import (
 	"github.com/custos-kms/custos/internal/kmserr"
 	"github.com/custos-kms/custos/internal/resource"
 	"github.com/custos-kms/custos/internal/storage"
-	"github.com/custos-kms/custos/internal/storage/sqlite"
+	"github.com/custos-kms/custos/internal/storage/sqlite/sqlitetest"
 )
 
 // allowAdmin lets the admin manage keys in the core.
@@ -211,15 +209,8 @@ const envPublicURL = "https://ekm.example.com"
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "custos.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ks, err := keystore.Open(context.Background(), st, bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ks := sqlitetest.Open(t, 7)
+	var err error
 	e := &env{store: st, ks: ks, audit: &recorder{}, issuer: newIssuer(t)}
 	e.authz = &fakeAuthz{grants: map[string]map[string][]string{}, exhausted: map[string]bool{}}
 	e.apps = &fakeApps{authz: e.authz, apps: map[string]*auth.App{}}

@@ -3,9 +3,7 @@
 package kms
 
 import (
-	"bytes"
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,9 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/custos-kms/custos/internal/crypto/alg"
-	"github.com/custos-kms/custos/internal/keystore"
 	"github.com/custos-kms/custos/internal/kmserr"
-	"github.com/custos-kms/custos/internal/storage/sqlite"
+	"github.com/custos-kms/custos/internal/storage/sqlite/sqlitetest"
 )
 
 // An import-only key cannot get new versions by generation, so it cannot be
@@ -128,15 +125,7 @@ func TestNextRotationTimeRange(t *testing.T) {
 // valid: a refused id is the caller's text, of any size (up to the request
 // limit) and shape, and is no resource name.
 func TestAuditNamesNoInvalidID(t *testing.T) {
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "custos.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ks, err := keystore.Open(context.Background(), st, bytes.Repeat([]byte{3}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ks := sqlitetest.Open(t, 3)
 	rec := &recorder{}
 	svc := New(Config{Store: st, Keystore: ks, Authorizer: allowAdmin{}, Auditor: rec})
 	ctx := WithCaller(context.Background(), &Caller{Principal: "admin", Admin: true})

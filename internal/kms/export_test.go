@@ -11,7 +11,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,10 +18,9 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/custos-kms/custos/internal/crypto/alg"
-	"github.com/custos-kms/custos/internal/keystore"
 	"github.com/custos-kms/custos/internal/kmserr"
 	"github.com/custos-kms/custos/internal/resource"
-	"github.com/custos-kms/custos/internal/storage/sqlite"
+	"github.com/custos-kms/custos/internal/storage/sqlite/sqlitetest"
 )
 
 // eventLog is an Auditor that keeps the events, and fails on demand.
@@ -64,15 +62,7 @@ func (exporterOnly) Authorize(ctx context.Context, perm string, res resource.Nam
 
 func newExportEnv(t *testing.T) (*env, *eventLog) {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "custos.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ks, err := keystore.Open(context.Background(), st, bytes.Repeat([]byte{5}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ks := sqlitetest.Open(t, 5)
 	log := &eventLog{}
 	svc := New(Config{Store: st, Keystore: ks, Authorizer: exporterOnly{}, Auditor: log})
 	ctx := WithCaller(context.Background(), &Caller{Principal: "admin", Admin: true})

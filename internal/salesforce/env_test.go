@@ -3,7 +3,6 @@
 package salesforce_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -17,7 +16,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -30,7 +28,7 @@ import (
 	"github.com/custos-kms/custos/internal/resource"
 	"github.com/custos-kms/custos/internal/salesforce"
 	"github.com/custos-kms/custos/internal/storage"
-	"github.com/custos-kms/custos/internal/storage/sqlite"
+	"github.com/custos-kms/custos/internal/storage/sqlite/sqlitetest"
 )
 
 // authz: the admin may do anything; app:sf may export the keys in
@@ -150,15 +148,8 @@ const ring = "projects/p/locations/global/keyRings/r"
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "custos.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ks, err := keystore.Open(context.Background(), st, bytes.Repeat([]byte{9}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ks := sqlitetest.Open(t, 9)
+	var err error
 	e := &env{authz: &authz{exporters: map[string]bool{}}, audit: &recorder{}, authn: &authenticator{}, ks: ks, store: st}
 	e.svc = kms.New(kms.Config{Store: st, Keystore: ks, Authorizer: e.authz, Auditor: e.audit})
 	e.keys, err = salesforce.NewKeys(salesforce.KeysConfig{Store: st, Signer: ks, KMS: e.svc, Auditor: e.audit, PublicURL: "https://kms.example.com/"})

@@ -16,7 +16,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -25,11 +24,10 @@ import (
 
 	"github.com/custos-kms/custos/internal/api/admin"
 	"github.com/custos-kms/custos/internal/auth"
-	"github.com/custos-kms/custos/internal/keystore"
 	"github.com/custos-kms/custos/internal/kms"
 	"github.com/custos-kms/custos/internal/kmserr"
 	"github.com/custos-kms/custos/internal/resource"
-	"github.com/custos-kms/custos/internal/storage/sqlite"
+	"github.com/custos-kms/custos/internal/storage/sqlite/sqlitetest"
 )
 
 const appsAdminToken = "custos_admin_rest-test"
@@ -60,15 +58,8 @@ func newAppsEnv(t *testing.T) *appsEnv {
 	e := &appsEnv{t: t, mux: http.NewServeMux()}
 	e.srv = httptest.NewServer(e.mux)
 	t.Cleanup(e.srv.Close)
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "custos.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ks, err := keystore.Open(context.Background(), st, bytes.Repeat([]byte{9}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ks := sqlitetest.Open(t, 9)
+	var err error
 	e.apps, err = auth.NewApps(auth.AppsConfig{Store: st, Keystore: ks, Authorizer: appsAllowAdmin{}, PublicURL: e.srv.URL})
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -27,11 +26,10 @@ import (
 	"github.com/custos-kms/custos/internal/api/admin"
 	"github.com/custos-kms/custos/internal/crypto/alg"
 	"github.com/custos-kms/custos/internal/crypto/keywrap"
-	"github.com/custos-kms/custos/internal/keystore"
 	"github.com/custos-kms/custos/internal/kms"
 	"github.com/custos-kms/custos/internal/kmserr"
 	"github.com/custos-kms/custos/internal/resource"
-	"github.com/custos-kms/custos/internal/storage/sqlite"
+	"github.com/custos-kms/custos/internal/storage/sqlite/sqlitetest"
 )
 
 const byokRing = "projects/p/locations/global/keyRings/r"
@@ -78,15 +76,7 @@ type byokEnv struct {
 
 func newBYOKEnv(t *testing.T) *byokEnv {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "custos.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ks, err := keystore.Open(context.Background(), st, bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ks := sqlitetest.Open(t, 7)
 	au := &byokAudit{}
 	svc := kms.New(kms.Config{Store: st, Keystore: ks, Authorizer: byokAuthz{}, Auditor: au})
 	h := admin.New(iamRouteAuthenticate)

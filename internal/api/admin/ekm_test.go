@@ -3,11 +3,9 @@
 package admin_test
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -16,10 +14,9 @@ import (
 	"github.com/custos-kms/custos/internal/auth"
 	"github.com/custos-kms/custos/internal/ekm"
 	"github.com/custos-kms/custos/internal/iam"
-	"github.com/custos-kms/custos/internal/keystore"
 	"github.com/custos-kms/custos/internal/kms"
 	"github.com/custos-kms/custos/internal/kmserr"
-	"github.com/custos-kms/custos/internal/storage/sqlite"
+	"github.com/custos-kms/custos/internal/storage/sqlite/sqlitetest"
 )
 
 // policyRouteServer serves the justification policy routes over real
@@ -27,15 +24,7 @@ import (
 // "gcp", in project p.
 func policyRouteServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "custos.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ks, err := keystore.Open(context.Background(), st, bytes.Repeat([]byte{4}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ks := sqlitetest.Open(t, 4)
 	authz, err := iam.New(iam.Config{Store: st, Signer: ks, Exists: func(context.Context, string) error { return kmserr.NotFound("none") }})
 	if err != nil {
 		t.Fatal(err)

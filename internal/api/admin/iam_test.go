@@ -3,13 +3,11 @@
 package admin_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,11 +17,10 @@ import (
 	"github.com/custos-kms/custos/internal/api/admin"
 	"github.com/custos-kms/custos/internal/api/grpcapi"
 	"github.com/custos-kms/custos/internal/iam"
-	"github.com/custos-kms/custos/internal/keystore"
 	"github.com/custos-kms/custos/internal/kms"
 	"github.com/custos-kms/custos/internal/kmserr"
 	"github.com/custos-kms/custos/internal/resource"
-	"github.com/custos-kms/custos/internal/storage/sqlite"
+	"github.com/custos-kms/custos/internal/storage/sqlite/sqlitetest"
 )
 
 const (
@@ -48,15 +45,7 @@ func iamRouteAuthenticate(r *http.Request) (context.Context, error) {
 // and Quotas on SQLite.
 func iamRouteServer(t *testing.T) (*httptest.Server, *iam.Authorizer) {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "custos.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ks, err := keystore.Open(context.Background(), st, bytes.Repeat([]byte{2}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ks := sqlitetest.Open(t, 2)
 	a, err := iam.New(iam.Config{Store: st, Signer: ks, Exists: func(ctx context.Context, name string) error {
 		if name == iamRouteRing || name == iamRouteKey {
 			return nil

@@ -3,7 +3,6 @@
 package admin_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -15,7 +14,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,10 +22,9 @@ import (
 
 	"github.com/custos-kms/custos/internal/api/admin"
 	"github.com/custos-kms/custos/internal/auth"
-	"github.com/custos-kms/custos/internal/keystore"
 	"github.com/custos-kms/custos/internal/kms"
 	"github.com/custos-kms/custos/internal/kmserr"
-	"github.com/custos-kms/custos/internal/storage/sqlite"
+	"github.com/custos-kms/custos/internal/storage/sqlite/sqlitetest"
 )
 
 // sfAuthn accepts one API key, of app:exporter.
@@ -43,15 +40,7 @@ func (sfAuthn) Authenticate(_ context.Context, req auth.Request) (*kms.Caller, e
 }
 
 func TestSalesforceRoutes(t *testing.T) {
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "custos.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ks, err := keystore.Open(context.Background(), st, bytes.Repeat([]byte{5}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ks := sqlitetest.Open(t, 5)
 	au := &byokAudit{}
 	svc := kms.New(kms.Config{Store: st, Keystore: ks, Authorizer: byokAuthz{}, Auditor: au})
 	h := admin.New(iamRouteAuthenticate)

@@ -3,10 +3,8 @@
 package grpcapi_test
 
 import (
-	"bytes"
 	"context"
 	"net"
-	"path/filepath"
 	"testing"
 
 	"cloud.google.com/go/iam/apiv1/iampb"
@@ -23,10 +21,9 @@ import (
 
 	"github.com/custos-kms/custos/internal/api/grpcapi"
 	"github.com/custos-kms/custos/internal/iam"
-	"github.com/custos-kms/custos/internal/keystore"
 	"github.com/custos-kms/custos/internal/kms"
 	"github.com/custos-kms/custos/internal/kmserr"
-	"github.com/custos-kms/custos/internal/storage/sqlite"
+	"github.com/custos-kms/custos/internal/storage/sqlite/sqlitetest"
 )
 
 const (
@@ -39,15 +36,7 @@ const (
 // "admin", or an app name.
 func iamTestClient(t *testing.T, admin bool) iampb.IAMPolicyClient {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "custos.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ks, err := keystore.Open(context.Background(), st, bytes.Repeat([]byte{1}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ks := sqlitetest.Open(t, 1)
 	a, err := iam.New(iam.Config{Store: st, Signer: ks, Exists: func(ctx context.Context, name string) error {
 		if name == iamTestRing || name == iamTestKey {
 			return nil

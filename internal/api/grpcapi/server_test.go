@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"hash/crc32"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -20,10 +19,9 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/custos-kms/custos/internal/api/grpcapi"
-	"github.com/custos-kms/custos/internal/keystore"
 	"github.com/custos-kms/custos/internal/kms"
 	"github.com/custos-kms/custos/internal/resource"
-	"github.com/custos-kms/custos/internal/storage/sqlite"
+	"github.com/custos-kms/custos/internal/storage/sqlite/sqlitetest"
 )
 
 type allowAll struct{}
@@ -34,15 +32,7 @@ func (allowAll) Authorize(context.Context, string, resource.Name) error { return
 // call, with the key ring testRing created.
 func newServer(t testing.TB) (*grpcapi.Server, context.Context) {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "custos.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ks, err := keystore.Open(context.Background(), st, bytes.Repeat([]byte{2}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ks := sqlitetest.Open(t, 2)
 	srv := grpcapi.New(kms.New(kms.Config{Store: st, Keystore: ks, Authorizer: allowAll{}}))
 	ctx := kms.WithCaller(context.Background(), &kms.Caller{Principal: "admin", Admin: true})
 	if _, err := srv.CreateKeyRing(ctx, &kmspb.CreateKeyRingRequest{Parent: "projects/p/locations/global", KeyRingId: "r"}); err != nil {
