@@ -223,7 +223,7 @@ UTC, "status" a gRPC code name), followed by any other field the server keeps
 				return err
 			}
 			return g.do(cmd, func(ctx context.Context, c *client) error {
-				var rows [][]string
+				table := newTableStream(g.stdout, []string{"SEQ", "TIME", "PRINCIPAL", "METHOD", "RESOURCE", "STATUS"})
 				n, err := listAudit(ctx, c, base, f.limit, func(raw json.RawMessage) error {
 					if g.json() {
 						line, err := auditLine(raw)
@@ -237,23 +237,25 @@ UTC, "status" a gRPC code name), followed by any other field the server keeps
 					if err := decodeJSON(raw, &e); err != nil {
 						return err
 					}
-					rows = append(rows, []string{
+					table.row([]string{
 						strconv.FormatInt(e.Seq, 10), e.Time.UTC().Format(time.RFC3339),
 						e.Principal, e.Method, e.Resource, e.Status,
 					})
 					return nil
 				})
-				if err != nil {
+				if g.json() || (err != nil && n == 0) {
 					return err
-				}
-				if g.json() {
-					return nil
 				}
 				if n == 0 {
 					notef(g.stderr, "no audit entries match")
 					return nil
 				}
-				return printTable(g.stdout, []string{"SEQ", "TIME", "PRINCIPAL", "METHOD", "RESOURCE", "STATUS"}, rows)
+				// The rows seen so far are printed, even when a later page
+				// failed.
+				if cerr := table.close(); err == nil {
+					err = cerr
+				}
+				return err
 			})
 		},
 	}

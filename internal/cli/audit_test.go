@@ -573,3 +573,19 @@ func TestAuditConfig(t *testing.T) {
 		t.Errorf("usage errors sent requests")
 	}
 }
+
+// TestAuditListTextStreams: the text table of a long listing has its
+// header once and every entry, in order, printed a block at a time.
+func TestAuditListTextStreams(t *testing.T) {
+	srv := auditServer(t, 2500)
+	r := runCLI(t, srv.srv.URL, "", "audit", "list").mustSucceed(t)
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if len(lines) != 2501 || !strings.HasPrefix(lines[0], "SEQ") || strings.Count(r.stdout, "SEQ") != 1 {
+		t.Fatalf("%d lines (want the header and 2500 rows), header %q", len(lines), lines[0])
+	}
+	for i, line := range lines[1:] {
+		if f := strings.Fields(line); len(f) == 0 || f[0] != strconv.Itoa(i+1) {
+			t.Fatalf("row %d: %q", i+1, line)
+		}
+	}
+}

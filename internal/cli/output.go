@@ -169,19 +169,52 @@ func printFields(w io.Writer, fields []field) error {
 
 // printTable writes a table with the header and rows; empty cells show "-".
 func printTable(w io.Writer, header []string, rows [][]string) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	t := newTableStream(w, header)
 	for _, r := range rows {
-		cells := make([]string, len(r))
-		for i, c := range r {
-			if c == "" {
-				c = "-"
-			}
-			cells[i] = c
-		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+		t.row(r)
 	}
-	return tw.Flush()
+	return t.close()
+}
+
+// tableStream writes a table row by row, aligned a block of
+// tableBlock rows at a time, so that a long listing is printed as it
+// comes rather than held in memory whole. An empty cell prints as "-".
+type tableStream struct {
+	tw     *tabwriter.Writer
+	header []string
+	rows   int
+}
+
+const tableBlock = 1000
+
+func newTableStream(w io.Writer, header []string) *tableStream {
+	return &tableStream{tw: tabwriter.NewWriter(w, 0, 0, 3, ' ', 0), header: header}
+}
+
+// row adds a row, after the header if it is the first.
+func (t *tableStream) row(r []string) {
+	if t.rows == 0 {
+		fmt.Fprintln(t.tw, strings.Join(t.header, "\t"))
+	}
+	cells := make([]string, len(r))
+	for i, c := range r {
+		if c == "" {
+			c = "-"
+		}
+		cells[i] = c
+	}
+	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
+	if t.rows++; t.rows%tableBlock == 0 {
+		t.tw.Flush()
+	}
+}
+
+// close writes what is left; a table without rows is its header alone.
+func (t *tableStream) close() error {
+	if t.rows == 0 {
+		fmt.Fprintln(t.tw, strings.Join(t.header, "\t"))
+	}
+	return t.tw.Flush()
 }
 
 // formatTime formats a timestamp in RFC 3339 (UTC), or "" if unset.
