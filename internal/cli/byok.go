@@ -29,6 +29,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/oauth2"
 	"google.golang.org/api/option"
+	htransport "google.golang.org/api/transport/http"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -420,7 +421,11 @@ that nobody handles wrapping keys and wrapped files by hand:
        RSA_OAEP_3072_SHA256_AES_256), byok wrap on the Custos server, then
        ImportCryptoKeyVersion. --endpoint is a REST base URL (default:
        Google's API over gRPC); the credentials are Google's Application
-       Default Credentials, or the bearer token in --dest-token-file.
+       Default Credentials, or the bearer token in --dest-token-file
+       (required for an --endpoint outside googleapis.com).
+
+--endpoint must be https, or http on loopback (a local emulator). No
+redirect is followed.
 
 The key material is wrapped on the Custos server under the provider's
 public key; it never passes through this command unwrapped. The caller
@@ -512,8 +517,41 @@ func (o *byokPushOpts) check() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return usageErrorf("--endpoint %q is not an http:// or https:// URL", o.endpoint)
 		}
+		if err := checkCloudEndpoint(u); err != nil {
+			return usageErrorf("--endpoint: %v", err)
+		}
+		if o.target == "gcp" && o.destTokenFile == "" && !isGoogleAPIs(u.Hostname()) {
+			return usageErrorf("--endpoint %s is not Google's: give its own bearer token with --dest-token-file (Application Default Credentials are sent to Google only)", u.Host)
+		}
 	}
 	return nil
+}
+
+// checkCloudEndpoint refuses a provider endpoint in plain http, except on
+// loopback (a local emulator): whoever is on the path would read the
+// credentials, and could answer with a wrapping public key of its own,
+// which the Custos server would wrap the key material under.
+func checkCloudEndpoint(u *url.URL) error {
+	if u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname()) {
+		return nil
+	}
+	return fmt.Errorf("%s is plain http to another machine: use https (http is for loopback only)", u.Redacted())
+}
+
+// isGoogleAPIs reports whether host is one of Google's API endpoints
+// (global, regional, private), where Application Default Credentials may go.
+func isGoogleAPIs(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	return host == "googleapis.com" || strings.HasSuffix(host, ".googleapis.com")
+}
+
+// noRedirects is the CheckRedirect of the Cloud KMS REST client: Cloud KMS
+// never redirects, and a redirect followed would carry the bearer token
+// (its transport adds it to every request, whatever the host or scheme) to
+// wherever it points. (The AWS SDK follows only 307 and 308, and drops the
+// session token on another host; its signature is bound to the host.)
+func noRedirects(req *http.Request, _ []*http.Request) error {
+	return fmt.Errorf("the endpoint redirected to %s; custos does not follow redirects (check --endpoint)", req.URL.Redacted())
 }
 
 // versionName is the name byok:wrap resolves, as far as the CLI knows it.
@@ -626,6 +664,17 @@ func (g *globals) byokPushAWS(ctx context.Context, c *client, o byokPushOpts) (e
 			ko.BaseEndpoint = aws.String(o.endpoint)
 		}
 	})
+	// The endpoint may also come from the SDK's settings (AWS_ENDPOINT_URL,
+	// AWS_ENDPOINT_URL_KMS, endpoint_url in a profile).
+	if ep := aws.ToString(kc.Options().BaseEndpoint); ep != "" {
+		u, err := url.Parse(ep)
+		if err != nil {
+			return fmt.Errorf("aws: the endpoint %q is not a URL", ep)
+		}
+		if err := checkCloudEndpoint(u); err != nil {
+			return fmt.Errorf("aws: endpoint %w", err)
+		}
+	}
 
 	keyID := o.awsKeyID
 	created := false
@@ -721,10 +770,15 @@ func (g *globals) gcpClient(ctx context.Context, o byokPushOpts) (*gcpkms.KeyMan
 	if o.endpoint == "" {
 		return gcpkms.NewKeyManagementClient(ctx, opts...)
 	}
-	if u, _ := url.Parse(o.endpoint); u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		warnf(g.stderr, "sending credentials over plain http to %s; use https", u.Host)
+	// The REST client over an HTTP client of its own, made as the Cloud KMS
+	// client would make it, that follows no redirect.
+	hc, _, err := htransport.NewClient(ctx, append(opts, option.WithScopes(gcpkms.DefaultAuthScopes()...), option.WithEndpoint(o.endpoint))...)
+	if err != nil {
+		return nil, err
 	}
-	return gcpkms.NewKeyManagementRESTClient(ctx, append(opts, option.WithEndpoint(o.endpoint))...)
+	noFollow := *hc
+	noFollow.CheckRedirect = noRedirects
+	return gcpkms.NewKeyManagementRESTClient(ctx, option.WithHTTPClient(&noFollow), option.WithEndpoint(o.endpoint))
 }
 
 // byokPushGCP imports the Custos key's material into a Cloud KMS key

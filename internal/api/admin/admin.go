@@ -88,8 +88,8 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // DecodeJSON reads a JSON request body into v, refusing unknown fields,
-// trailing data and bodies over MaxBody, with INVALID_ARGUMENT errors that
-// say what is wrong.
+// field names in another case, duplicate keys, trailing data and bodies
+// over MaxBody, with INVALID_ARGUMENT errors that say what is wrong.
 func DecodeJSON(r *http.Request, v any) error {
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
 	if err != nil {
@@ -115,8 +115,8 @@ func DecodeJSON(r *http.Request, v any) error {
 			return kmserr.InvalidArgument("", "invalid request body: %v", err)
 		}
 	}
-	if dec.More() {
-		return kmserr.InvalidArgument("", "request body has data after the JSON value")
+	if err := checkTrailing(dec, body); err != nil {
+		return err
 	}
-	return nil
+	return checkKeys(body, v)
 }
