@@ -81,6 +81,9 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 		v = struct{}{}
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	// Some answers hold a secret shown once (a new API key, a key file):
+	// no cache keeps any of them.
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

@@ -111,3 +111,13 @@ func FuzzDecodeJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestWriteJSONNoStore: no admin answer may be cached; some hold a secret
+// shown once.
+func TestWriteJSONNoStore(t *testing.T) {
+	w := httptest.NewRecorder()
+	admin.WriteJSON(w, 200, map[string]string{"apiKey": "custos_ak_x"})
+	if got := w.Header().Get("Cache-Control"); got != "no-store" {
+		t.Errorf("Cache-Control = %q, want no-store", got)
+	}
+}
