@@ -219,9 +219,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.unlock = unlock
-	started := false
+	// ok is set once the server serves; until then, each defer below
+	// undoes its step (the store closes before the folder is released).
+	ok := false
 	defer func() {
-		if !started {
+		if !ok {
 			unlock()
 		}
 	}()
@@ -235,7 +237,6 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.store = store
-	ok := false
 	defer func() {
 		if !ok {
 			store.Close()
@@ -441,7 +442,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("write admin token: %w", err)
 		}
 	}
-	ok, started = true, true
+	ok = true
 	log.Info("custos is serving", "rest", scheme+"://"+s.httpLn.Addr().String(), "tls", tlsCfg != nil, "mtls", opts.TLSClientCA != "", "grpc", s.grpcLn.Addr().String(), "data", opts.DataDir)
 	if opts.Dev {
 		log.Info("DEV: the admin token is in "+tokenPath+" (it grants every permission)", "token_file", tokenPath)
