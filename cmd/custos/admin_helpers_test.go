@@ -38,6 +38,31 @@ func cmdEnvFile(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[0], v)
 }
 
+// cmdRecordTamper implements "recordtamper DB NAME": flip one bit in the
+// middle of the stored data of record NAME in the SQLite database DB,
+// behind Custos's back, leaving its MAC as it was.
+func cmdRecordTamper(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! recordtamper")
+	}
+	if len(args) != 2 {
+		ts.Fatalf("usage: recordtamper DB NAME")
+	}
+	db, err := sql.Open("sqlite", "file:"+ts.MkAbs(args[0])+"?_pragma=busy_timeout(10000)")
+	ts.Check(err)
+	defer db.Close()
+	var data []byte
+	if err := db.QueryRow(`SELECT data FROM records WHERE name = ?`, args[1]).Scan(&data); err != nil {
+		ts.Fatalf("recordtamper: reading %s: %v", args[1], err)
+	}
+	data[len(data)/2] ^= 0x01
+	res, err := db.Exec(`UPDATE records SET data = ? WHERE name = ?`, data, args[1])
+	ts.Check(err)
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		ts.Fatalf("recordtamper: updated %d rows (%v), want 1", n, err)
+	}
+}
+
 // cmdAuditTamper implements "audittamper DB SEQ": flip one bit in the
 // stored data of audit entry SEQ of the SQLite database DB, behind
 // Custos's back, as someone with write access to the database could. The

@@ -40,9 +40,10 @@ func TestScripts(t *testing.T) {
 		Dir:   "testdata",
 		Setup: startServer,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode":    cmdExitCode,
-			"envfile":     cmdEnvFile,
-			"audittamper": cmdAuditTamper,
+			"exitcode":     cmdExitCode,
+			"envfile":      cmdEnvFile,
+			"audittamper":  cmdAuditTamper,
+			"recordtamper": cmdRecordTamper,
 		},
 		RequireExplicitExec: true,
 	})

@@ -569,74 +569,97 @@ func (g *globals) context(cmd *cobra.Command) (context.Context, context.CancelFu
 }
 
 // verifyOffline verifies the audit log of the data folder dir without a
-// server. It opens nothing in dir for writing: the database is copied
-// first (sqlite.Open writes: it creates a missing schema, sets the journal
-// mode, and checkpoints the WAL when it closes, and keystore.Open creates a
-// missing barrier key).
+// server.
 func verifyOffline(ctx context.Context, dir, rootKeyFile string) (audit.Report, error) {
+	store, ks, done, err := openOffline(ctx, dir, rootKeyFile)
+	if err != nil {
+		return audit.Report{}, err
+	}
+	defer done()
+	rep, err := audit.Verify(ctx, store, ks, ks.Derive(audit.ChainKeyInfo, 32))
+	if err != nil {
+		return audit.Report{}, fmt.Errorf("verifying %s: %w", filepath.Join(dir, dataDBFile), err)
+	}
+	return rep, nil
+}
+
+// openOffline opens, for reading, a snapshot of the store of the data
+// folder dir and its keystore, with the root key in rootKeyFile (default
+// DIR/root-key). It opens nothing in dir for writing: the database is
+// copied first (sqlite.Open writes: it creates a missing schema, sets the
+// journal mode, and checkpoints the WAL when it closes, and keystore.Open
+// creates a missing barrier key). done closes the store and removes the
+// snapshot.
+func openOffline(ctx context.Context, dir, rootKeyFile string) (_ *sqlite.Store, _ *keystore.Keystore, done func(), err error) {
 	dbPath := filepath.Join(dir, dataDBFile)
 	st, err := os.Stat(dbPath)
 	switch {
 	case err != nil:
-		return audit.Report{}, withHint(fmt.Errorf("no Custos store in %s: %w", dir, err),
+		return nil, nil, nil, withHint(fmt.Errorf("no Custos store in %s: %w", dir, err),
 			"--data names the data folder of a server (its --data), which holds "+dataDBFile)
 	case !st.Mode().IsRegular() || st.Size() == 0:
-		return audit.Report{}, fmt.Errorf("no Custos store in %s: %s is empty or not a file", dir, dbPath)
+		return nil, nil, nil, fmt.Errorf("no Custos store in %s: %s is empty or not a file", dir, dbPath)
 	}
 	if rootKeyFile == "" {
 		rootKeyFile = filepath.Join(dir, dataRootKeyFile)
 	}
 	// devfile.Open creates a missing key file: make sure it is there.
 	if _, err := os.Stat(rootKeyFile); err != nil {
-		return audit.Report{}, withHint(fmt.Errorf("root key: %w", err),
+		return nil, nil, nil, withHint(fmt.Errorf("root key: %w", err),
 			"a dev server keeps its root key in DIR/"+dataRootKeyFile+"; otherwise give --root-key-file FILE")
 	}
 	sl, err := devfile.Open(rootKeyFile)
 	if err != nil {
-		return audit.Report{}, err
+		return nil, nil, nil, err
 	}
 	root, err := sl.RootKey(ctx)
 	if err != nil {
-		return audit.Report{}, err
+		return nil, nil, nil, err
 	}
 
 	tmp, err := os.MkdirTemp("", "custos-verify-")
 	if err != nil {
-		return audit.Report{}, err
+		return nil, nil, nil, err
 	}
-	defer os.RemoveAll(tmp)
+	var store *sqlite.Store
+	cleanup := func() {
+		if store != nil {
+			store.Close()
+		}
+		os.RemoveAll(tmp)
+	}
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
 	snap := filepath.Join(tmp, dataDBFile)
 	if err := snapshotDB(ctx, dbPath, snap); err != nil {
-		return audit.Report{}, err
+		return nil, nil, nil, err
 	}
-	store, err := sqlite.Open(snap)
+	store, err = sqlite.Open(snap)
 	if err != nil {
-		return audit.Report{}, fmt.Errorf("reading the snapshot of %s: %w", dbPath, err)
+		return nil, nil, nil, fmt.Errorf("reading the snapshot of %s: %w", dbPath, err)
 	}
-	defer store.Close()
 	// A store a server has used holds the keystore's records; without
-	// them keystore.Open would make a new barrier key, and the log would
-	// verify as empty.
+	// them keystore.Open would make a new barrier key, and the store
+	// would verify as empty.
 	sys, err := store.List(ctx, storage.ListOptions{Kind: keystore.KindSystem, Limit: 1})
 	if err != nil {
-		return audit.Report{}, fmt.Errorf("reading %s: %w", dbPath, err)
+		return nil, nil, nil, fmt.Errorf("reading %s: %w", dbPath, err)
 	}
 	if len(sys) == 0 {
-		return audit.Report{}, fmt.Errorf("no Custos store in %s: %s holds no keystore", dir, dbPath)
+		return nil, nil, nil, fmt.Errorf("no Custos store in %s: %s holds no keystore", dir, dbPath)
 	}
 	ks, err := keystore.Open(ctx, store, root)
 	if errors.Is(err, keystore.ErrWrongRootKey) {
-		return audit.Report{}, withHint(fmt.Errorf("the root key in %s does not open the store in %s", rootKeyFile, dir),
+		return nil, nil, nil, withHint(fmt.Errorf("the root key in %s does not open the store in %s", rootKeyFile, dir),
 			"give the server's root key with --root-key-file FILE")
 	}
 	if err != nil {
-		return audit.Report{}, fmt.Errorf("opening the keystore: %w", err)
+		return nil, nil, nil, fmt.Errorf("opening the keystore: %w", err)
 	}
-	rep, err := audit.Verify(ctx, store, ks, ks.Derive(audit.ChainKeyInfo, 32))
-	if err != nil {
-		return audit.Report{}, fmt.Errorf("verifying %s: %w", dbPath, err)
-	}
-	return rep, nil
+	return store, ks, cleanup, nil
 }
 
 // snapshotDB copies the SQLite database src, with what its write-ahead log

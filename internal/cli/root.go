@@ -174,6 +174,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newAppsCmd(g),
 		newIAMCmd(g),
 		newAuditCmd(g),
+		newStoreCmd(g),
 		newQuotasCmd(g),
 		newVersionCmd(g),
 		newServerCmd(),

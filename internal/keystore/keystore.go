@@ -47,6 +47,10 @@ var (
 // KindSystem is the storage kind of the keystore's own records.
 const KindSystem storage.Kind = "system"
 
+// DevAdminTokenName names the system record that holds a dev server's admin
+// token, sealed for that name, so that the server can print it again.
+const DevAdminTokenName = "system/dev-admin-token"
+
 const (
 	barrierName   = "system/barrier/1"
 	materialTag   = "m1"
@@ -137,6 +141,27 @@ func (k *Keystore) Unseal(name string, sealed []byte) ([]byte, error) {
 		return nil, ErrTampered
 	}
 	return pt, nil
+}
+
+// CheckSystem checks what a system record holds once its MAC has been
+// verified, for the integrity scan: the barrier key must open under the
+// root key, and a dev admin token under the barrier key. sealed is how many
+// sealed values it opened; other system records hold none.
+func (k *Keystore) CheckSystem(r storage.Record) (sealed int, err error) {
+	var pt []byte
+	switch r.Name {
+	case barrierName:
+		pt, err = k.root.Open(nil, r.Data, []byte(barrierAAD+barrierName))
+	case DevAdminTokenName:
+		pt, err = k.Unseal(r.Name, r.Data)
+	default:
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("its sealed value does not open: %w", ErrTampered)
+	}
+	clear(pt)
+	return 1, nil
 }
 
 // mac computes the record MAC over every field but Rev, each length-prefixed

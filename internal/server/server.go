@@ -37,6 +37,7 @@ import (
 	"github.com/custos-kms/custos/internal/auth"
 	"github.com/custos-kms/custos/internal/ekm"
 	"github.com/custos-kms/custos/internal/iam"
+	"github.com/custos-kms/custos/internal/integrity"
 	"github.com/custos-kms/custos/internal/keystore"
 	"github.com/custos-kms/custos/internal/kms"
 	"github.com/custos-kms/custos/internal/metrics"
@@ -195,8 +196,18 @@ const (
 	adminTokenFile   = "admin-token"
 	rootKeyFile      = "root-key"
 	dbFile           = "custos.db"
-	adminTokenRecord = "system/dev-admin-token"
+	adminTokenRecord = keystore.DevAdminTokenName
 )
+
+// storeScanner returns the integrity scan of store, or nil if the store
+// cannot be read whole.
+func storeScanner(store storage.Store, ks *keystore.Keystore) admin.Scanner {
+	src, ok := store.(integrity.Source)
+	if !ok {
+		return nil
+	}
+	return func(ctx context.Context) (integrity.Report, error) { return integrity.Scan(ctx, src, ks) }
+}
 
 // Start builds everything and starts serving. It returns once both
 // listeners accept requests and the admin token file is written.
@@ -389,6 +400,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	admin.RegisterApps(adminAPI, s.apps)
 	admin.RegisterToken(adminAPI, s.apps)
 	admin.RegisterBYOK(adminAPI, s.svc)
+	admin.RegisterStore(adminAPI, storeScanner(store, ks), log)
 	mux := http.NewServeMux()
 	mux.Handle("/", handler)
 	mux.Handle("/admin/", adminAPI)

@@ -88,6 +88,16 @@ type Scrubber interface {
 	Scrub(ctx context.Context) error
 }
 
+// Walker is a Store that can read every record it holds, whatever its kind
+// and parent: the integrity scan reads the whole store through it. A walk
+// is a series of pages, each its own read: a record written meanwhile may
+// be seen in either state, never half written.
+type Walker interface {
+	// Walk returns up to limit records (0: no limit) whose names come
+	// after after ("" for the first), ordered by Name.
+	Walk(ctx context.Context, after string, limit int) ([]Record, error)
+}
+
 // Tx is a transaction handed to the function given to Store.Update.
 // It sees its own writes.
 type Tx interface {

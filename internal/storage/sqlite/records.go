@@ -24,6 +24,9 @@ const (
 	sqlList     = "SELECT " + recordColumns + " FROM records WHERE kind = ? AND parent = ? ORDER BY name LIMIT ?"
 	sqlListFrom = "SELECT " + recordColumns + " FROM records WHERE kind = ? AND parent = ? AND name > ? ORDER BY name LIMIT ?"
 
+	// The integrity scan's pages, in the primary key's order.
+	sqlWalk = "SELECT " + recordColumns + " FROM records WHERE name > ? ORDER BY name LIMIT ?"
+
 	// "due > 0" is spelled out so that SQLite can use the partial index
 	// records_due, whose WHERE clause is the same term.
 	sqlListDue = "SELECT " + recordColumns + " FROM records WHERE kind = ? AND due > 0 AND due <= ? ORDER BY due, name LIMIT ?"

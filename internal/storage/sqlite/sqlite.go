@@ -100,6 +100,7 @@ type Store struct {
 	list     *sql.Stmt
 	listFrom *sql.Stmt
 	listDue  *sql.Stmt
+	walk     *sql.Stmt
 
 	// w is the writer's connection and statements. Only the writer
 	// goroutine uses it, from the end of Open until Close.
@@ -259,6 +260,7 @@ func (s *Store) openReaders() error {
 		{&s.list, sqlList},
 		{&s.listFrom, sqlListFrom},
 		{&s.listDue, sqlListDue},
+		{&s.walk, sqlWalk},
 	} {
 		if *p.stmt, err = db.Prepare(p.query); err != nil {
 			return fmt.Errorf("sqlite: open %s: prepare: %w", s.path, err)
@@ -289,6 +291,19 @@ func (s *Store) List(ctx context.Context, opts storage.ListOptions) ([]storage.R
 	rs, err := listRecords(ctx, s.list, s.listFrom, opts)
 	if err != nil {
 		return nil, s.mapReadErr("list", err)
+	}
+	return rs, nil
+}
+
+// Walk returns up to limit committed records (0 or less: no limit) whose
+// names come after after, ordered by name (byte order): see storage.Walker.
+func (s *Store) Walk(ctx context.Context, after string, limit int) ([]storage.Record, error) {
+	if s.closed.Load() {
+		return nil, errClosed("walk")
+	}
+	rs, err := queryRecords(ctx, s.walk, limit, after, sqlLimit(limit))
+	if err != nil {
+		return nil, s.mapReadErr("walk", err)
 	}
 	return rs, nil
 }

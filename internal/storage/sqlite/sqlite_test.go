@@ -335,6 +335,7 @@ func TestQueryPlans(t *testing.T) {
 		{sqlList, []any{"k", "p", 10}, "records_list"},
 		{sqlListFrom, []any{"k", "p", "a", 10}, "records_list"},
 		{sqlListDue, []any{"k", 100, 10}, "records_due"},
+		{sqlWalk, []any{"a", 10}, "sqlite_autoindex_records_1"},
 	}
 	for _, tc := range tests {
 		rows, err := db.Query("EXPLAIN QUERY PLAN "+tc.query, tc.args...)

@@ -79,6 +79,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"list", testList},
 		{"list pagination", testListPagination},
 		{"list name order is bytewise", testListOrder},
+		{"walk reads every record", testWalk},
 		{"list due", testListDue},
 		{"list due follows put", testListDueFollowsPut},
 		{"update rollback", testUpdateRollback},
@@ -559,6 +560,54 @@ func testListOrder(t *testing.T, s storage.Store) {
 	i := slices.Index(want, "k/a")
 	if diff := cmp.Diff(want[i+1:], names(got)); diff != "" {
 		t.Errorf("List(after %q) mismatch (-want +got):\n%s", "k/a", diff)
+	}
+}
+
+// testWalk checks a store that implements storage.Walker (others skip it):
+// every record, whatever its kind and parent, in byte order, a page at a
+// time.
+func testWalk(t *testing.T, s storage.Store) {
+	w, ok := s.(storage.Walker)
+	if !ok {
+		t.Skip("the store is no storage.Walker")
+	}
+	create(t, s,
+		rec(kindRing, "r/b", "", 0),
+		rec(kindRing, "r/a", "", 0),
+		rec(kindKey, "r/a/k/Z", "r/a", 7),
+		rec(kindKey, "r/a/k/a", "r/a", 0),
+		rec(kindKey, "r/b/k/ä", "r/b", 0),
+		rec("other", "A", "x", 0),
+	)
+	want := []string{"A", "r/a", "r/a/k/Z", "r/a/k/a", "r/b", "r/b/k/ä"}
+	all, err := w.Walk(t.Context(), "", 0)
+	if err != nil {
+		t.Fatalf("Walk() = %v", err)
+	}
+	if diff := cmp.Diff(want, names(all)); diff != "" {
+		t.Errorf("Walk() mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(rec(kindKey, "r/a/k/Z", "r/a", 7), all[2], cmpopts.IgnoreFields(storage.Record{}, "Rev")); diff != "" {
+		t.Errorf("Walk() record mismatch (-want +got):\n%s", diff)
+	}
+	var paged []string
+	after := ""
+	for range len(want) + 1 {
+		page, err := w.Walk(t.Context(), after, 4)
+		if err != nil {
+			t.Fatalf("Walk(%q, 4) = %v", after, err)
+		}
+		if len(page) > 4 {
+			t.Fatalf("Walk(%q, 4) returned %d records", after, len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		paged = append(paged, names(page)...)
+		after = page[len(page)-1].Name
+	}
+	if diff := cmp.Diff(want, paged); diff != "" {
+		t.Errorf("Walk() by pages of 4 mismatch (-want +got):\n%s", diff)
 	}
 }
 
