@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -84,6 +85,7 @@ authenticate with a client certificate bound to an app (mutual TLS).`,
 	f.StringArrayVar(&opts.EKMAudiences, "ekm-audience", serverEnvList("CUSTOS_EKM_AUDIENCE"), "Cloud EKM: an accepted aud of Google's ID tokens; repeatable (default: the --public-url origin, scheme://host, with and without its port) (env CUSTOS_EKM_AUDIENCE, comma-separated)")
 	f.DurationVar(&opts.EKMCacheDuration, "ekm-cache-duration", serverEnvDuration("CUSTOS_EKM_CACHE_DURATION", 0), "Cloud EKM: how long Google may cache an unwrapped key (allowedCacheDuration); 0 omits it, so a revocation applies to the next call; a longer one delays revocations by as much (env CUSTOS_EKM_CACHE_DURATION)")
 	f.StringVar(&opts.MetricsListen, "metrics-listen", serverEnv("CUSTOS_METRICS_LISTEN", ""), "serve Prometheus metrics at http://ADDR/metrics, on a listener of their own (off by default) (env CUSTOS_METRICS_LISTEN)")
+	f.DurationVar(&opts.IntegrityScanInterval, "integrity-scan-interval", serverEnvDuration("CUSTOS_INTEGRITY_SCAN_INTERVAL", 24*time.Hour), "scan the whole store this often (every record's MAC, every sealed key, the audit chain; see custos store verify), the first one interval after the start; 0 only on demand, else at least 1m (env CUSTOS_INTEGRITY_SCAN_INTERVAL)")
 	f.BoolVar(&opts.DebugPprof, "debug-pprof", false, "also serve Go's /debug/pprof/ on --metrics-listen (loopback addresses only)")
 	f.BoolVar(&opts.AllowShortDurations, "dev-allow-short-durations", false, "dev only: allow rotation periods and destroy-scheduled durations down to 1s, for tests")
 	return cmd

@@ -5,9 +5,16 @@ package integrity_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/custos-kms/custos/internal/audit"
 	"github.com/custos-kms/custos/internal/crypto/alg"
@@ -266,5 +273,109 @@ func TestScanPagesAndCap(t *testing.T) {
 	}
 	if rep.Problems[0].Name != "junk/00000" || rep.Problems[99].Name != "junk/00099" || rep.Problems[0].Kind != "junk" {
 		t.Errorf("problems not in name order: first %+v, last %+v", rep.Problems[0], rep.Problems[99])
+	}
+}
+
+// slowSource is a store whose walks take a while and count how many run
+// at once, or fail when failing is set.
+type slowSource struct {
+	*sqlite.Store
+	running, most atomic.Int32
+	failing       atomic.Bool
+}
+
+func (s *slowSource) Walk(ctx context.Context, after string, limit int) ([]storage.Record, error) {
+	n := s.running.Add(1)
+	defer s.running.Add(-1)
+	for m := s.most.Load(); n > m && !s.most.CompareAndSwap(m, n); m = s.most.Load() {
+	}
+	time.Sleep(20 * time.Millisecond)
+	if s.failing.Load() {
+		return nil, errors.New("disk gone")
+	}
+	return s.Store.Walk(ctx, after, limit)
+}
+
+func metricsText(t *testing.T, s *integrity.Scanner) string {
+	t.Helper()
+	var b strings.Builder
+	if err := s.WriteMetrics(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestScannerOneAtATimeAndMetrics(t *testing.T) {
+	e := newEnv(t)
+	src := &slowSource{Store: e.st}
+	s := integrity.NewScanner(src, e.ks, slog.New(slog.DiscardHandler))
+	if m := metricsText(t, s); !strings.Contains(m, `custos_integrity_scans_total{result="ok"} 0`) || strings.Contains(m, "custos_integrity_problems") {
+		t.Errorf("metrics before any scan:\n%s", m)
+	}
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			if rep, err := s.Scan(context.Background()); err != nil || !rep.OK {
+				t.Errorf("Scan() = %+v, %v", rep, err)
+			}
+		})
+	}
+	wg.Wait()
+	if m := src.most.Load(); m != 1 {
+		t.Errorf("%d scans walked at once, want 1", m)
+	}
+	m := metricsText(t, s)
+	for _, want := range []string{`custos_integrity_scans_total{result="ok"} 3`, "custos_integrity_problems 0\n", "custos_integrity_last_scan_timestamp_seconds "} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q:\n%s", want, m)
+		}
+	}
+
+	e.rewrite(t, e.v1, false, func(r *storage.Record) { r.Data[0] ^= 1 })
+	if rep, err := s.Scan(context.Background()); err != nil || rep.OK {
+		t.Fatalf("Scan() of a damaged store = %+v, %v", rep, err)
+	}
+	src.failing.Store(true)
+	if _, err := s.Scan(context.Background()); err == nil {
+		t.Fatal("Scan() of a failing store: no error")
+	}
+	m = metricsText(t, s)
+	// The failed scan leaves the last complete one's figures.
+	for _, want := range []string{`custos_integrity_scans_total{result="damaged"} 1`, `custos_integrity_scans_total{result="failed"} 1`, "custos_integrity_problems 1\n"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q:\n%s", want, m)
+		}
+	}
+}
+
+func TestScannerRun(t *testing.T) {
+	e := newEnv(t)
+	s := integrity.NewScanner(e.st, e.ks, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		s.Run(ctx, 5*time.Millisecond)
+		close(stopped)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	okScans := regexp.MustCompile(`custos_integrity_scans_total\{result="ok"\} (\d+)`)
+	for {
+		m := okScans.FindStringSubmatch(metricsText(t, s))
+		if n, _ := strconv.Atoi(m[1]); n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no two scans in 30 s:\n%s", metricsText(t, s))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-stopped
+
+	// interval 0: never scans, returns at once.
+	s = integrity.NewScanner(e.st, e.ks, slog.New(slog.DiscardHandler))
+	s.Run(context.Background(), 0)
+	if m := metricsText(t, s); !strings.Contains(m, `custos_integrity_scans_total{result="ok"} 0`) {
+		t.Errorf("interval 0 scanned:\n%s", m)
 	}
 }

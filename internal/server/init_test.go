@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestInitRefusesARootKeyInTheDataFolder: a root key file anywhere under
@@ -123,5 +124,20 @@ func TestInitWaitsForNoServer(t *testing.T) {
 	release()
 	if err := Init(context.Background(), InitOptions{DataDir: data, RootKeyFile: key, Out: io.Discard}); err != nil {
 		t.Fatalf("Init once the folder is free = %v", err)
+	}
+}
+
+// TestIntegrityScanInterval: 0 turns the scans off, anything else must
+// leave the server time to serve between them.
+func TestIntegrityScanInterval(t *testing.T) {
+	for d, refused := range map[time.Duration]bool{
+		0: false, time.Minute: false, 24 * time.Hour: false,
+		-time.Second: true, time.Second: true, 59 * time.Second: true,
+	} {
+		o := Options{Dev: true, DataDir: t.TempDir(), Listen: "127.0.0.1:0", GRPCListen: "127.0.0.1:0", IntegrityScanInterval: d}
+		err := o.Validate()
+		if got := err != nil && strings.Contains(err.Error(), "--integrity-scan-interval"); got != refused {
+			t.Errorf("Validate with --integrity-scan-interval %v = %v, want refused %v", d, err, refused)
+		}
 	}
 }

@@ -74,7 +74,10 @@ type Options struct {
 	// PublicURL is the base of the URLs Custos hands out (external key
 	// URIs, the OAuth2 token_uri). Default: http(s)://{Listen}.
 	PublicURL string
-	Logger    *slog.Logger
+	// IntegrityScanInterval is how often the server scans its whole store
+	// (internal/integrity); 0: only when asked (custos store verify).
+	IntegrityScanInterval time.Duration
+	Logger                *slog.Logger
 }
 
 // TLS reports whether the listeners serve TLS.
@@ -104,6 +107,9 @@ func (o *Options) Validate() error {
 	}
 	if o.DataDir == "" {
 		errs = append(errs, errors.New("--data must name a folder"))
+	}
+	if o.IntegrityScanInterval < 0 || o.IntegrityScanInterval > 0 && o.IntegrityScanInterval < time.Minute {
+		errs = append(errs, fmt.Errorf("--integrity-scan-interval %v: must be 0 (only on demand) or at least 1m", o.IntegrityScanInterval))
 	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
@@ -167,14 +173,17 @@ func checkLoopback(addr string) error {
 
 // Server is a running Custos server.
 type Server struct {
-	opts   Options
-	log    *slog.Logger
-	store  storage.Store
-	svc    *kms.Service
-	audit  *audit.Log
-	quotas *iam.Quotas
-	apps   *auth.Apps
-	ekm    *ekm.Handler
+	opts  Options
+	log   *slog.Logger
+	store storage.Store
+	// scanner runs the integrity scans; nil for a store that cannot be
+	// read whole.
+	scanner *integrity.Scanner
+	svc     *kms.Service
+	audit   *audit.Log
+	quotas  *iam.Quotas
+	apps    *auth.Apps
+	ekm     *ekm.Handler
 	// metrics counts calls by method; served on --metrics-listen.
 	metrics    *metrics.Registry
 	metricsLn  net.Listener
@@ -198,16 +207,6 @@ const (
 	dbFile           = "custos.db"
 	adminTokenRecord = keystore.DevAdminTokenName
 )
-
-// storeScanner returns the integrity scan of store, or nil if the store
-// cannot be read whole.
-func storeScanner(store storage.Store, ks *keystore.Keystore) admin.Scanner {
-	src, ok := store.(integrity.Source)
-	if !ok {
-		return nil
-	}
-	return func(ctx context.Context) (integrity.Report, error) { return integrity.Scan(ctx, src, ks) }
-}
 
 // Start builds everything and starts serving. It returns once both
 // listeners accept requests and the admin token file is written.
@@ -400,7 +399,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	admin.RegisterApps(adminAPI, s.apps)
 	admin.RegisterToken(adminAPI, s.apps)
 	admin.RegisterBYOK(adminAPI, s.svc)
-	admin.RegisterStore(adminAPI, storeScanner(store, ks), log)
+	if src, ok := store.(integrity.Source); ok {
+		s.scanner = integrity.NewScanner(src, ks, log)
+		admin.RegisterStore(adminAPI, s.scanner.Scan)
+		s.metrics.AddWriter(s.scanner.WriteMetrics)
+	} else {
+		admin.RegisterStore(adminAPI, nil)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/", handler)
 	mux.Handle("/admin/", adminAPI)
@@ -425,7 +430,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.wg.Add(4)
+	s.wg.Add(5)
+	go func() {
+		defer s.wg.Done()
+		if s.scanner != nil {
+			s.scanner.Run(runCtx, opts.IntegrityScanInterval)
+		}
+	}()
 	go func() {
 		defer s.wg.Done()
 		s.audit.RunHeadLogger(runCtx, time.Minute)

@@ -19,6 +19,7 @@ func TestMetrics(t *testing.T) {
 	s := startServer(t, "--metrics-listen", maddr, "--debug-pprof")
 	s.do(t, restCall{method: "POST", path: "/v1/projects/p/locations/global/keyRings?keyRingId=m1"}).wantOK(t, restCall{})
 	s.do(t, restCall{method: "GET", path: "/v1/projects/p/locations/global/keyRings/nope"})
+	s.do(t, restCall{method: "POST", path: "/admin/v1/store:verify"}).wantOK(t, restCall{})
 
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + maddr + path)
@@ -40,6 +41,8 @@ func TestMetrics(t *testing.T) {
 		`custos_audit_write_failures_total 0`,
 		`# TYPE custos_audit_commit_seconds_total counter`,
 		`# TYPE custos_request_duration_seconds histogram`,
+		`custos_integrity_scans_total{result="ok"} 1`,
+		`custos_integrity_problems 0`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -6,13 +6,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/custos-kms/custos/internal/api/admin"
 	"github.com/custos-kms/custos/internal/integrity"
@@ -21,7 +18,7 @@ import (
 func newStoreTestServer(t *testing.T, scan admin.Scanner) *httptest.Server {
 	t.Helper()
 	h := admin.New(auditTestAuthenticate)
-	admin.RegisterStore(h, scan, slog.New(slog.DiscardHandler))
+	admin.RegisterStore(h, scan)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv
@@ -70,37 +67,5 @@ func TestStoreVerifyRoute(t *testing.T) {
 	none := newStoreTestServer(t, nil)
 	if code, body := postVerify(t, none, "admin"); code != http.StatusNotImplemented {
 		t.Errorf("no scanner: %d %v, want 501", code, body)
-	}
-}
-
-// TestStoreVerifyOneAtATime: a second scan waits for the first.
-func TestStoreVerifyOneAtATime(t *testing.T) {
-	var running, most atomic.Int32
-	srv := newStoreTestServer(t, func(context.Context) (integrity.Report, error) {
-		n := running.Add(1)
-		defer running.Add(-1)
-		for {
-			m := most.Load()
-			if n <= m || most.CompareAndSwap(m, n) {
-				break
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-		return integrity.Report{OK: true, Records: 1, Problems: []integrity.Problem{}}, nil
-	})
-	done := make(chan int, 3)
-	for range 3 {
-		go func() {
-			code, _ := postVerify(t, srv, "admin")
-			done <- code
-		}()
-	}
-	for range 3 {
-		if code := <-done; code != http.StatusOK {
-			t.Errorf("status %d, want 200", code)
-		}
-	}
-	if m := most.Load(); m != 1 {
-		t.Errorf("%d scans ran at once, want 1", m)
 	}
 }
