@@ -47,6 +47,7 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
+	"sync/atomic"
 
 	"github.com/custos-kms/custos/internal/kms"
 	"github.com/custos-kms/custos/internal/kmserr"
@@ -84,7 +85,7 @@ func NewAdminToken() (string, error) {
 
 // Authenticator checks the credentials of requests. Safe for concurrent use.
 type Authenticator struct {
-	adminHash [32]byte
+	adminHash atomic.Pointer[[32]byte] // changed by SetAdminHash
 	apps      *Apps
 }
 
@@ -97,14 +98,20 @@ func New(adminToken string) *Authenticator {
 // NewWithApps returns an authenticator that accepts adminToken as the
 // built-in admin and the credentials of the apps in apps (nil: none).
 func NewWithApps(adminToken string, apps *Apps) *Authenticator {
-	return &Authenticator{adminHash: sha256.Sum256([]byte(adminToken)), apps: apps}
+	return NewWithAdminHash(sha256.Sum256([]byte(adminToken)), apps)
 }
 
 // NewWithAdminHash is NewWithApps for a server that keeps only the SHA-256
 // of the admin token (production mode), never the token itself.
 func NewWithAdminHash(adminHash [32]byte, apps *Apps) *Authenticator {
-	return &Authenticator{adminHash: adminHash, apps: apps}
+	a := &Authenticator{apps: apps}
+	a.SetAdminHash(adminHash)
+	return a
 }
+
+// SetAdminHash makes the token whose SHA-256 is h the admin token, in
+// place of the one before, for every request authenticated from now on.
+func (a *Authenticator) SetAdminHash(h [32]byte) { a.adminHash.Store(&h) }
 
 // Request is what a request offers to prove who sent it.
 type Request struct {
@@ -135,7 +142,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, req Request) (*kms.Cal
 		// Every token is compared with the admin token, whatever its shape,
 		// so that an admin token of any form keeps working.
 		h = sha256.Sum256([]byte(token))
-		if subtle.ConstantTimeCompare(h[:], a.adminHash[:]) == 1 {
+		if subtle.ConstantTimeCompare(h[:], a.adminHash.Load()[:]) == 1 {
 			return &kms.Caller{Principal: AdminPrincipal, AuthMethod: MethodAdminToken, Admin: true, ClientAddress: clientAddr, RequestID: req.RequestID}, nil
 		}
 		if a.apps == nil {

@@ -175,6 +175,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newIAMCmd(g),
 		newAuditCmd(g),
 		newStoreCmd(g),
+		newAdminTokenCmd(g),
 		newQuotasCmd(g),
 		newVersionCmd(g),
 		newServerCmd(),

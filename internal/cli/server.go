@@ -117,8 +117,15 @@ exist (mode 0600), the store in the data folder, and the first admin, whose
 token it prints once on standard output. Only a hash of the token is kept:
 store it in your secret manager at once.
 
-Running init again on a prepared folder changes nothing and prints no token.`,
+Running init again on a prepared folder changes nothing and prints no token.
+
+With --new-admin-token, init gives a prepared folder a new admin token and
+prints it once: the way back in when the token is lost or may have leaked
+(a running server changes it with "custos admin-token rotate"). The server
+must be stopped; the change is recorded in the audit log (RotateAdminToken,
+by local:custos-init), and the next server refuses the old token.`,
 		Example: `  custos init --data /var/lib/custos --root-key-file /run/secrets/custos-root-key > admin-token
+  custos init --data /var/lib/custos --root-key-file /run/secrets/custos-root-key --new-admin-token > admin-token
   custos server --data /var/lib/custos --root-key-file /run/secrets/custos-root-key \
       --tls-cert cert.pem --tls-key key.pem --listen 0.0.0.0:8200 --grpc-listen 0.0.0.0:8201`,
 		Args: cobra.NoArgs,
@@ -129,5 +136,6 @@ Running init again on a prepared folder changes nothing and prints no token.`,
 	}
 	cmd.Flags().StringVar(&o.DataDir, "data", serverEnv("CUSTOS_DATA", "custos-data"), "data folder (env CUSTOS_DATA)")
 	cmd.Flags().StringVar(&o.RootKeyFile, "root-key-file", serverEnv("CUSTOS_ROOT_KEY_FILE", ""), "root key file to create or use (env CUSTOS_ROOT_KEY_FILE)")
+	cmd.Flags().BoolVar(&o.NewAdminToken, "new-admin-token", false, "replace the admin token of a prepared folder with a new one, printed once (the server must be stopped)")
 	return cmd
 }

@@ -14,8 +14,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/custos-kms/custos/internal/audit"
 	"github.com/custos-kms/custos/internal/auth"
 	"github.com/custos-kms/custos/internal/keystore"
+	"github.com/custos-kms/custos/internal/kms"
 	"github.com/custos-kms/custos/internal/seal/devfile"
 	"github.com/custos-kms/custos/internal/storage"
 	"github.com/custos-kms/custos/internal/storage/sqlite"
@@ -83,8 +85,7 @@ func firstAdmin(ctx context.Context, store storage.Store, ks *keystore.Keystore,
 		return h, err
 	}
 	h = sha256.Sum256([]byte(tok))
-	rec = storage.Record{Kind: keystore.KindSystem, Name: adminHashRecord, Data: h[:]}
-	ks.Sign(&rec)
+	rec = adminTokenRecord(ks, false, tok)
 	if err := store.Update(ctx, func(tx storage.Tx) error { return tx.Create(ctx, rec) }); err != nil {
 		return h, fmt.Errorf("store admin token: %w", err)
 	}
@@ -102,6 +103,10 @@ type InitOptions struct {
 	DataDir     string
 	RootKeyFile string
 	Out         io.Writer
+	// NewAdminToken replaces the admin token of a prepared folder (one
+	// lost, or leaked) with a new one, printed once: the way back in for
+	// whoever holds the root key file, with the server stopped.
+	NewAdminToken bool
 }
 
 // Init prepares a production server: it creates the root key file if it
@@ -133,6 +138,9 @@ func Init(ctx context.Context, o InitOptions) error {
 		return err
 	}
 	defer store.Close()
+	if o.NewAdminToken {
+		return replaceAdminToken(ctx, store, ks, o.Out)
+	}
 	var none [32]byte
 	h, err := firstAdmin(ctx, store, ks, o.Out)
 	if err == nil && subtle.ConstantTimeCompare(h[:], none[:]) == 1 {
@@ -153,4 +161,48 @@ func mustAbs(p string) string {
 		return p
 	}
 	return a
+}
+
+// initPrincipal is who changes the admin token offline, in the audit log.
+const initPrincipal = "local:custos-init"
+
+// replaceAdminToken gives a prepared production store a new admin token,
+// recorded in its audit log (RotateAdminToken by local:custos-init), and
+// prints it once. The old token is refused by the next server.
+func replaceAdminToken(ctx context.Context, store storage.Store, ks *keystore.Keystore, out io.Writer) error {
+	if _, err := store.Get(ctx, adminHashRecord); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return errors.New("--new-admin-token: this folder has no admin yet (a dev folder, or one init never prepared): run init without it")
+		}
+		return fmt.Errorf("read admin token: %w", err)
+	}
+	log, err := audit.Open(ctx, store, ks, ks.Derive(audit.ChainKeyInfo, 32), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	tok, err := auth.NewAdminToken()
+	if err != nil {
+		return err
+	}
+	old, err := putRecord(ctx, store, adminTokenRecord(ks, false, tok))
+	if err != nil {
+		return fmt.Errorf("store the new admin token: %w", err)
+	}
+	// Shown to nobody yet: undo the change if it cannot be recorded or
+	// shown, so that the old token stays the admin's.
+	undo := func(cause error) error {
+		if _, err := putRecord(ctx, store, old); err != nil {
+			return errors.Join(cause, fmt.Errorf("and the old admin token could not be put back: %w", err))
+		}
+		return cause
+	}
+	actx := kms.WithCaller(ctx, &kms.Caller{Principal: initPrincipal, AuthMethod: "root-key-file"})
+	if err := log.Record(actx, kms.Event{Method: rotateAdminTokenMethod, Resource: "admin"}); err != nil {
+		return undo(fmt.Errorf("record the change: %w", err))
+	}
+	if _, err := fmt.Fprintf(out, "custos: a new admin token, shown once; the old one is refused from the next start (keep it safe: it grants every permission):\n%s\n", tok); err != nil {
+		return undo(fmt.Errorf("show the new admin token: %w", err))
+	}
+	return nil
 }

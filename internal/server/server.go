@@ -202,10 +202,9 @@ type Server struct {
 }
 
 const (
-	adminTokenFile   = "admin-token"
-	rootKeyFile      = "root-key"
-	dbFile           = "custos.db"
-	adminTokenRecord = keystore.DevAdminTokenName
+	adminTokenFile = "admin-token"
+	rootKeyFile    = "root-key"
+	dbFile         = "custos.db"
 )
 
 // Start builds everything and starts serving. It returns once both
@@ -350,6 +349,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	authn := auth.NewWithAdminHash(adminHash, s.apps)
+	tokens := &adminTokens{store: store, ks: ks, authn: authn, audit: s.audit, log: log}
+	if opts.Dev {
+		tokens.tokenPath = tokenPath
+	}
 	kmsServer := grpcapi.New(s.svc)
 	iamServer := grpcapi.NewIAMServer(policies)
 	locations := &grpcapi.Locations{}
@@ -398,6 +401,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	admin.RegisterQuotas(adminAPI, s.quotas)
 	admin.RegisterApps(adminAPI, s.apps)
 	admin.RegisterToken(adminAPI, s.apps)
+	admin.RegisterAdminToken(adminAPI, tokens.rotate)
 	admin.RegisterBYOK(adminAPI, s.svc)
 	if src, ok := store.(integrity.Source); ok {
 		s.scanner = integrity.NewScanner(src, ks, log)
@@ -509,12 +513,12 @@ func (s *Server) Stop() {
 // devAdminToken returns the dev admin token, creating it on first start. It
 // is kept sealed in the store so that restarts hand out the same token.
 func devAdminToken(ctx context.Context, store storage.Store, ks *keystore.Keystore) (string, error) {
-	rec, err := store.Get(ctx, adminTokenRecord)
+	rec, err := store.Get(ctx, keystore.DevAdminTokenName)
 	if err == nil {
 		if err := ks.Verify(rec); err != nil {
 			return "", err
 		}
-		tok, err := ks.Unseal(adminTokenRecord, rec.Data)
+		tok, err := ks.Unseal(keystore.DevAdminTokenName, rec.Data)
 		if err != nil {
 			return "", fmt.Errorf("admin token: %w", err)
 		}
@@ -527,8 +531,7 @@ func devAdminToken(ctx context.Context, store storage.Store, ks *keystore.Keysto
 	if err != nil {
 		return "", err
 	}
-	rec = storage.Record{Kind: keystore.KindSystem, Name: adminTokenRecord, Data: ks.Seal(adminTokenRecord, []byte(tok))}
-	ks.Sign(&rec)
+	rec = adminTokenRecord(ks, true, tok)
 	if err := store.Update(ctx, func(tx storage.Tx) error { return tx.Create(ctx, rec) }); err != nil {
 		return "", fmt.Errorf("store admin token: %w", err)
 	}
