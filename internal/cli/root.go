@@ -176,6 +176,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newAuditCmd(g),
 		newStoreCmd(g),
 		newAdminTokenCmd(g),
+		newBarrierCmd(g),
 		newQuotasCmd(g),
 		newVersionCmd(g),
 		newServerCmd(),

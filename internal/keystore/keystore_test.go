@@ -111,3 +111,64 @@ func TestRecordMAC(t *testing.T) {
 		})
 	}
 }
+
+// TestRotate: a new barrier key seals what comes after; what older keys
+// sealed still opens, also through another keystore on the same store (a
+// second node, or the next start), which learns the new key when it meets
+// material sealed under it; a rotation on each node gives two new keys.
+func TestRotate(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	root := bytes.Repeat([]byte{7}, 32)
+	a, err := Open(ctx, st, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(ctx, st, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1"
+	old := a.Seal(name, []byte("old material"))
+	if id, ok := SealedWith(old); !ok || id != 1 || a.Barrier() != 1 {
+		t.Fatalf("before a rotation: sealed with %d (%v), current %d; want 1", id, ok, a.Barrier())
+	}
+	id, err := a.Rotate(ctx)
+	if err != nil || id != 2 || a.Barrier() != 2 {
+		t.Fatalf("Rotate() = %d, %v (current %d), want 2", id, err, a.Barrier())
+	}
+	young := a.Seal(name, []byte("new material"))
+	if id, _ := SealedWith(young); id != 2 {
+		t.Fatalf("after a rotation new material is sealed with %d, want 2", id)
+	}
+	for _, k := range []*Keystore{a, b} {
+		for sealed, want := range map[string]string{string(old): "old material", string(young): "new material"} {
+			if got, err := k.Unseal(name, []byte(sealed)); err != nil || string(got) != want {
+				t.Errorf("Unseal = %q, %v; want %q", got, err, want)
+			}
+		}
+	}
+	if b.Barrier() != 2 {
+		t.Errorf("the second keystore seals with %d after meeting key 2, want 2", b.Barrier())
+	}
+	// b rotates from 2 to 3; a, which knows only 2, goes past it to 4.
+	if id, err := b.Rotate(ctx); err != nil || id != 3 {
+		t.Fatalf("second node Rotate() = %d, %v, want 3", id, err)
+	}
+	if id, err := a.Rotate(ctx); err != nil || id != 4 {
+		t.Fatalf("first node Rotate() = %d, %v, want 4", id, err)
+	}
+	c, err := Open(ctx, st, root)
+	if err != nil || c.Barrier() != 4 {
+		t.Fatalf("a keystore opened after the rotations seals with %d (%v), want 4", c.Barrier(), err)
+	}
+	// Material naming a barrier key that does not exist is refused.
+	forged := bytes.Clone(young)
+	forged[len(materialTag)+3] = 9
+	if _, err := c.Unseal(name, forged); !errors.Is(err, ErrTampered) {
+		t.Errorf("Unseal of material under barrier key 9 = %v, want ErrTampered", err)
+	}
+	if _, err := Open(ctx, st, bytes.Repeat([]byte{8}, 32)); !errors.Is(err, ErrWrongRootKey) {
+		t.Errorf("Open with another root key = %v, want ErrWrongRootKey", err)
+	}
+}

@@ -402,6 +402,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	admin.RegisterApps(adminAPI, s.apps)
 	admin.RegisterToken(adminAPI, s.apps)
 	admin.RegisterAdminToken(adminAPI, tokens.rotate)
+	barrier := &barrierKeys{store: store, ks: ks, svc: s.svc, audit: s.audit}
+	admin.RegisterBarrier(adminAPI, barrier.rotate, barrier.reseal)
 	admin.RegisterBYOK(adminAPI, s.svc)
 	if src, ok := store.(integrity.Source); ok {
 		s.scanner = integrity.NewScanner(src, ks, log)

@@ -32,3 +32,34 @@ func RegisterAdminToken(h *Handler, rotate func(ctx context.Context) (string, er
 		return AdminTokenJSON{Token: tok}, nil
 	})
 }
+
+// BarrierJSON is the answer of a rotation or reseal of the barrier key:
+// the barrier key that now seals everything, and how many sealed values
+// were moved to it.
+type BarrierJSON struct {
+	Barrier  uint32 `json:"barrier"`
+	Resealed int64  `json:"resealed"`
+}
+
+// RegisterBarrier registers
+//
+//	POST /admin/v1/barrier:rotate   {"barrier","resealed"}
+//	POST /admin/v1/barrier:reseal   {"barrier","resealed"}
+//
+// Rotate adds a barrier key and seals again under it every key material,
+// import job private key and dev admin token that older ones sealed;
+// reseal does the second half alone (after a rotation cut short). The
+// admin only; recorded as RotateBarrierKey and ResealBarrierKey.
+func RegisterBarrier(h *Handler, rotate, reseal func(ctx context.Context) (BarrierJSON, error)) {
+	for path, fn := range map[string]func(ctx context.Context) (BarrierJSON, error){
+		"POST /admin/v1/barrier:rotate": rotate,
+		"POST /admin/v1/barrier:reseal": reseal,
+	} {
+		h.Handle(path, func(ctx context.Context, r *http.Request) (any, error) {
+			if err := requireAdmin(ctx, "change the barrier key"); err != nil {
+				return nil, err
+			}
+			return fn(ctx)
+		})
+	}
+}
