@@ -16,8 +16,12 @@ func newAdminTokenCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "admin-token",
 		Short: "Change the admin token",
-		Args:  groupArgs,
-		RunE:  groupRun,
+		Long: `Change the admin token of a running server. The old token is refused at once.
+With the server stopped, "custos init --new-admin-token" does the same for
+whoever holds the root key.`,
+		Example: `  custos admin-token rotate > new-admin-token`,
+		Args:    groupArgs,
+		RunE:    groupRun,
 	}
 	cmd.AddCommand(newAdminTokenRotateCmd(g))
 	return cmd

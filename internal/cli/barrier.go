@@ -22,6 +22,8 @@ itself sealed under the root key. Rotating it adds a new barrier key, which
 seals everything from then on, and seals again under it what older ones
 sealed. Keys, versions and ciphertexts do not change. Older barrier keys
 stay in the store (a backup taken before still opens with the root key).`,
+		Example: `  custos barrier rotate
+  custos barrier reseal -o json`,
 		Args: groupArgs,
 		RunE: groupRun,
 	}

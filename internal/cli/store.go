@@ -19,6 +19,12 @@ func newStoreCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "store",
 		Short: "Check the server's store",
+		Long: `Check the store of a server: its records, its sealed key material and its
+audit chain, while it runs or offline from its data folder.`,
+		Example: `  custos store verify
+  custos store verify --data ./custos-data`,
+		Args: groupArgs,
+		RunE: groupRun,
 	}
 	cmd.AddCommand(newStoreVerifyCmd(g))
 	return cmd
