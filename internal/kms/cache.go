@@ -32,6 +32,9 @@ type cache struct {
 type liveVersion struct {
 	v    Version
 	prim *primitive
+	// budget is the version's budget of AES-GCM encryptions, once known
+	// (Service.budget), so that a cache hit needs no second lookup.
+	budget atomic.Pointer[usage]
 }
 
 func newCache(size int) *cache {

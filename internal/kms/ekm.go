@@ -28,7 +28,9 @@ type EKMTarget struct {
 	Version string
 
 	s       *Service
+	kn      resource.Name
 	number  int64
+	lv      *liveVersion
 	prim    *primitive
 	blobErr error // a blob that could not even be parsed: 400 after authorization
 }
@@ -98,7 +100,7 @@ func (s *Service) ResolveEKM(ctx context.Context, id string, blob []byte) (*EKMT
 		}
 		return nil, err
 	}
-	t.Version, t.prim = lv.v.Name, lv.prim
+	t.Version, t.prim, t.lv, t.kn = lv.v.Name, lv.prim, lv, kn
 	return t, nil
 }
 
@@ -113,6 +115,16 @@ func (t *EKMTarget) Wrap(plaintext, aad []byte) ([]byte, error) {
 	}
 	if err := checkSize("additionalAuthenticatedData", aad, MaxAAD); err != nil {
 		return nil, err
+	}
+	// The primary may have made all the encryptions it may: then the key
+	// is rotated and the new primary wraps (Version says which).
+	lv, err := t.s.spendOrRotate(context.Background(), t.kn, t.lv, false)
+	if err != nil {
+		return nil, err
+	}
+	if lv != t.lv {
+		vn, _ := resource.Parse(lv.v.Name)
+		t.lv, t.prim, t.Version, t.number = lv, lv.prim, lv.v.Name, vn.Version
 	}
 	return envelope.Seal(t.prim.aead, envelope.KindEKM, uint64(t.number), t.Key, plaintext, aad), nil
 }

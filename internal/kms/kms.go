@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"google.golang.org/grpc/codes"
 
 	"github.com/custos-kms/custos/internal/keystore"
@@ -108,6 +109,10 @@ type Config struct {
 	MinDestroyDuration time.Duration
 	// CacheSize bounds the number of keys and versions cached in memory.
 	CacheSize int
+	// MaxEncryptions bounds the AES-GCM encryptions of one key version
+	// (DefaultMaxEncryptions if 0; tests lower it): a key whose primary
+	// reaches it is rotated.
+	MaxEncryptions int64
 	// Observe, if set, is told the method, outcome and duration of every
 	// call (metrics).
 	Observe func(method string, code codes.Code, d time.Duration)
@@ -123,6 +128,8 @@ type Service struct {
 	now     func() time.Time
 	minRot  time.Duration
 	minDest time.Duration
+	maxEnc  int64
+	budgets *lru.Cache[string, *usage] // see usage.go
 	cache   *cache
 	fpKey   []byte
 	observe func(method string, code codes.Code, d time.Duration)
@@ -146,7 +153,11 @@ func New(cfg Config) *Service {
 		now:     cfg.Now,
 		minRot:  cfg.MinRotationPeriod,
 		minDest: cfg.MinDestroyDuration,
+		maxEnc:  cfg.MaxEncryptions,
 		observe: cfg.Observe,
+	}
+	if s.maxEnc <= 0 {
+		s.maxEnc = DefaultMaxEncryptions
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -165,6 +176,7 @@ func New(cfg Config) *Service {
 		size = 100_000
 	}
 	s.cache = newCache(size)
+	s.budgets, _ = lru.New[string, *usage](size)
 	s.fpKey = cfg.Keystore.Derive("custos material fingerprint v1", 32)
 	return s
 }

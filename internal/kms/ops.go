@@ -94,6 +94,9 @@ func (s *Service) seal(ctx context.Context, n resource.Name, kind envelope.Kind,
 	if err != nil {
 		return nil, "", err
 	}
+	if lv, err = s.spendOrRotate(ctx, n.Key(), lv, n.Kind == resource.KindCryptoKeyVersion); err != nil {
+		return nil, "", err
+	}
 	vn, _ := resource.Parse(lv.v.Name)
 	return envelope.Seal(lv.prim.aead, kind, uint64(vn.Version), k.Name, plaintext, aad), lv.v.Name, nil
 }
@@ -176,6 +179,9 @@ func (s *Service) RawEncrypt(ctx context.Context, name string, plaintext, aad, i
 		}
 		_, lv, err := s.usable(ctx, n, alg.RawEncryptDecrypt)
 		if err != nil {
+			return err
+		}
+		if lv, err = s.spendOrRotate(ctx, n.Key(), lv, n.Kind == resource.KindCryptoKeyVersion); err != nil {
 			return err
 		}
 		outIV, ciphertext = lv.prim.aead.SealRaw(plaintext, aad)

@@ -266,6 +266,13 @@ func (s *Service) transition(ctx context.Context, n resource.Name, t Transition)
 		if err := tx.Put(ctx, newRec); err != nil {
 			return nil, storeErr(err, "CryptoKeyVersion", name)
 		}
+		if c.State == Destroyed && !c.ReimportEligible {
+			// Its count of encryptions is of no more use (an imported
+			// version keeps it: the same material may come back).
+			if err := tx.Delete(ctx, usageName(name)); err != nil {
+				return nil, storeErr(err, "CryptoKeyVersion", name)
+			}
+		}
 		c.Material = nil
 		out = &c
 		return []string{name}, nil
