@@ -53,7 +53,8 @@ type Report struct {
 	// AuditEntries is how many audit entries the chain check walked.
 	AuditEntries int64 `json:"auditEntries"`
 	// ProblemCount counts every problem; Problems lists the first
-	// MaxProblems, in name order (the audit chain's last).
+	// MaxProblems: the damaged records in name order, then the keys whose
+	// versions are missing, then the audit chain.
 	ProblemCount int64     `json:"problemCount"`
 	Problems     []Problem `json:"problems"`
 }
@@ -68,13 +69,15 @@ type Problem struct {
 
 // Scan reads every record of st and checks it with ks: its MAC, then, by
 // kind, what it holds (see [kms.RecordChecks] and
-// [keystore.Keystore.CheckSystem]), then the audit chain ([audit.Verify]).
+// [keystore.Keystore.CheckSystem]), that no key version is missing
+// ([kms.VersionCensus]), then the audit chain ([audit.Verify]).
 // It returns an error only when the scan could not run to its end (the
 // store failed, ctx ended); damage is reported in the Report.
 func Scan(ctx context.Context, st Source, ks *keystore.Keystore) (Report, error) {
 	rep := Report{Problems: []Problem{}}
 	checks := kms.RecordChecks()
 	checks[keystore.KindSystem] = func(_ kms.Unsealer, r storage.Record) (int, error) { return ks.CheckSystem(r) }
+	census := kms.NewVersionCensus()
 	after := ""
 	for {
 		page, err := st.Walk(ctx, after, pageSize)
@@ -82,16 +85,29 @@ func Scan(ctx context.Context, st Source, ks *keystore.Keystore) (Report, error)
 			return Report{}, fmt.Errorf("integrity: read the records after %q: %w", after, err)
 		}
 		for _, r := range page {
+			// Each page must go on from the last: a database altered
+			// outside Custos can hand back names out of order (SQLite
+			// sorts a BLOB name after every TEXT one), and a walk that
+			// does not move forward would read the store again and
+			// again, forever.
+			if r.Name <= after {
+				return Report{}, fmt.Errorf("integrity: the store returned the record %q after %q: its records are not in name order (was the database altered outside Custos?)", r.Name, after)
+			}
+			after = r.Name
 			rep.Records++
-			if err := checkRecord(ks, checks, r, &rep.Sealed); err != nil {
+			verified, err := checkRecord(ks, checks, r, &rep.Sealed)
+			if err != nil {
 				rep.add(Problem{Name: r.Name, Kind: string(r.Kind), Problem: err.Error()})
 			}
+			census.Add(r, verified)
 		}
 		if len(page) < pageSize {
 			break
 		}
-		after = page[len(page)-1].Name
 	}
+	census.Missing(func(key string, kind storage.Kind, err error) {
+		rep.add(Problem{Name: key, Kind: string(kind), Problem: err.Error()})
+	})
 	ar, err := audit.Verify(ctx, st, ks, ks.Derive(audit.ChainKeyInfo, 32))
 	if err != nil {
 		return Report{}, fmt.Errorf("integrity: verify the audit log: %w", err)
@@ -109,21 +125,22 @@ func Scan(ctx context.Context, st Source, ks *keystore.Keystore) (Report, error)
 }
 
 // checkRecord checks one record: its MAC first, since nothing in a record
-// whose MAC fails may be trusted, not even its kind.
-func checkRecord(ks *keystore.Keystore, checks map[storage.Kind]kms.RecordCheck, r storage.Record, sealed *int64) error {
+// whose MAC fails may be trusted, not even its kind. verified says whether
+// the MAC verified.
+func checkRecord(ks *keystore.Keystore, checks map[storage.Kind]kms.RecordCheck, r storage.Record, sealed *int64) (verified bool, err error) {
 	if err := ks.Verify(r); err != nil {
 		if errors.Is(err, keystore.ErrTampered) {
-			return errors.New("its MAC does not verify: the record was altered, or written without the root key")
+			return false, errors.New("its MAC does not verify: the record was altered, or written without the root key")
 		}
-		return err
+		return false, err
 	}
 	check := checks[r.Kind]
 	if check == nil {
-		return nil
+		return true, nil
 	}
 	n, err := check(ks, r)
 	*sealed += int64(n)
-	return err
+	return true, err
 }
 
 func (r *Report) add(p Problem) {
@@ -148,7 +165,7 @@ type Scanner struct {
 	lastEnd  time.Time // zero before the first
 	ok       uint64    // scans that found nothing
 	damaged  uint64    // scans that found problems
-	failures uint64    // scans that could not run to their end
+	failures uint64    // scans that could not run to their end (not those ctx cut short)
 }
 
 // NewScanner returns a Scanner of src with ks. log may be nil.
@@ -160,7 +177,8 @@ func NewScanner(src Source, ks *keystore.Keystore, log *slog.Logger) *Scanner {
 }
 
 // Scan runs one scan once no other runs, logs its outcome (an error-level
-// line naming the first problem when it finds any) and counts it.
+// line naming the first problem when it finds any) and counts it. A scan
+// that ctx cuts short is logged, not counted: it says nothing of the store.
 func (s *Scanner) Scan(ctx context.Context) (Report, error) {
 	select {
 	case s.one <- struct{}{}:
@@ -174,6 +192,10 @@ func (s *Scanner) Scan(ctx context.Context) (Report, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
+	case err != nil && ctx.Err() != nil:
+		// Cut short by its caller (a client that gave up, a server
+		// stopping): no verdict on the store, and no failure of it.
+		s.log.Info("integrity scan cancelled", "err", err, "took", took)
 	case err != nil:
 		s.failures++
 		s.log.Error("integrity scan could not finish", "err", err, "took", took)

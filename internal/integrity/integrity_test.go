@@ -3,11 +3,19 @@
 package integrity_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"database/sql"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -377,5 +385,346 @@ func TestScannerRun(t *testing.T) {
 	s.Run(context.Background(), 0)
 	if m := metricsText(t, s); !strings.Contains(m, `custos_integrity_scans_total{result="ok"} 0`) {
 		t.Errorf("interval 0 scanned:\n%s", m)
+	}
+}
+
+// TestScanLegitimateStates: every state a key version or an import job
+// reaches in normal use passes the scan: DISABLED, DESTROY_SCHEDULED,
+// DESTROYED (generated, and imported then eligible for re-import),
+// IMPORT_FAILED, re-imported, and an EXPIRED import job.
+func TestScanLegitimateStates(t *testing.T) {
+	ctx := context.Background()
+	st, ks := sqlitetest.Open(t, 7)
+	alog, err := audit.Open(ctx, st, ks, ks.Derive(audit.ChainKeyInfo, 32), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(alog.Close)
+	var mu sync.Mutex
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	svc := kms.New(kms.Config{Store: st, Keystore: ks, Authorizer: allowAll{}, Auditor: alog, Now: clock, Logger: slog.New(slog.DiscardHandler)})
+	ctx = kms.WithCaller(ctx, &kms.Caller{Principal: "admin", Admin: true})
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(svc.CreateKeyRing(ctx, "projects/p/locations/global", "r"))
+	sym := kms.CryptoKey{Purpose: alg.EncryptDecrypt, Template: kms.VersionTemplate{Algorithm: "GOOGLE_SYMMETRIC_ENCRYPTION"}}
+	gen, err := svc.CreateCryptoKey(ctx, kms.CreateKeyRequest{Parent: ring, ID: "gen", Key: sym})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := svc.CreateCryptoKeyVersion(ctx, gen.Key.Name, "GOOGLE_SYMMETRIC_ENCRYPTION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v3, err := svc.CreateCryptoKeyVersion(ctx, gen.Key.Name, "GOOGLE_SYMMETRIC_ENCRYPTION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(svc.UpdateCryptoKeyVersion(ctx, gen.Primary.Name, kms.Disabled, []string{"state"}))
+	must(svc.DestroyCryptoKeyVersion(ctx, v2.Name))
+	imp := sym
+	imp.ImportOnly = true
+	ik, err := svc.CreateCryptoKey(ctx, kms.CreateKeyRequest{Parent: ring, ID: "imp", Key: imp, SkipInitialVersion: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := svc.CreateImportJob(ctx, ring, "j", kms.ImportJob{ImportMethod: kms.RSAOAEP3072SHA256, ProtectionLevel: kms.Software})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode([]byte(job.PublicKeyPEM))
+	pub, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := kms.ImportRequest{Parent: ik.Key.Name, Algorithm: "GOOGLE_SYMMETRIC_ENCRYPTION", ImportJob: job.Name, WrappedKey: wrapped}
+	iv1, err := svc.ImportCryptoKeyVersion(ctx, req) // ENABLED
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := req
+	bad.WrappedKey = bytes.Repeat([]byte{1}, len(wrapped))
+	failed, err := svc.ImportCryptoKeyVersion(ctx, bad) // IMPORT_FAILED
+	if err != nil || failed.State != kms.ImportFailed {
+		t.Fatalf("failed import = %+v, %v", failed, err)
+	}
+	iv3, err := svc.ImportCryptoKeyVersion(ctx, req) // destroyed below, then re-imported
+	if err != nil {
+		t.Fatal(err)
+	}
+	iv4, err := svc.ImportCryptoKeyVersion(ctx, req) // destroyed below, stays so
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{v3.Name, iv3.Name, iv4.Name} {
+		must(svc.DestroyCryptoKeyVersion(ctx, v))
+	}
+	must(svc.RestoreCryptoKeyVersion(ctx, v3.Name))
+	must(svc.DestroyCryptoKeyVersion(ctx, v3.Name))
+	advance(25 * time.Hour)
+	svc.SchedulerPass(ctx) // v2, v3, iv3 and iv4 DESTROYED
+	reimport := req
+	reimport.CryptoKeyVersion = iv3.Name
+	if v, err := svc.ImportCryptoKeyVersion(ctx, reimport); err != nil || v.State != kms.Enabled {
+		t.Fatalf("re-import = %+v, %v", v, err)
+	}
+	advance(kms.ImportJobLifetime)
+	svc.SchedulerPass(ctx) // the job EXPIRED
+	if j, err := svc.GetImportJob(ctx, job.Name); err != nil || j.State != kms.ImportJobExpired {
+		t.Fatalf("job = %+v, %v", j, err)
+	}
+	states := map[kms.State]int{}
+	for _, name := range []string{gen.Primary.Name, v2.Name, v3.Name, iv1.Name, failed.Name, iv3.Name, iv4.Name} {
+		v, err := svc.GetCryptoKeyVersion(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		states[v.State]++
+	}
+	if states[kms.Destroyed] != 3 || states[kms.ImportFailed] != 1 || states[kms.Disabled] != 1 || states[kms.Enabled] != 2 {
+		t.Fatalf("states = %v", states)
+	}
+
+	rep, err := integrity.Scan(context.Background(), st, ks)
+	if err != nil || !rep.OK {
+		t.Fatalf("Scan of an honest store = %+v, %v", rep, err)
+	}
+	// The material of gen/1 (disabled), imp/1 and imp/3 (re-imported),
+	// and the barrier key; the expired job's private key is gone.
+	if rep.Sealed != 4 {
+		t.Errorf("sealed = %d, want 4", rep.Sealed)
+	}
+}
+
+// TestScanEndsOnAStoreOutOfOrder: a database altered outside Custos so that
+// its records no longer come in name order (here: the records table's
+// STRICT dropped through writable_schema, and rows named by BLOBs, which
+// SQLite sorts after every TEXT) must not keep the scan walking forever,
+// holding the one-scan-at-a-time slot and never reporting: the scan ends,
+// with an error, at once.
+func TestScanEndsOnAStoreOutOfOrder(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "custos.db")
+	root := bytes.Repeat([]byte{5}, 32)
+	st, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := keystore.Open(ctx, st, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Enough records that the walk takes more than one page.
+	err = st.Update(ctx, func(tx storage.Tx) error {
+		for i := range 700 {
+			r := storage.Record{Kind: "junk", Name: fmt.Sprintf("junk/%05d", i), Data: []byte("x")}
+			ks.Sign(&r)
+			if err := tx.Create(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	for _, q := range []string{
+		"PRAGMA writable_schema=ON",
+		"UPDATE sqlite_schema SET sql = replace(sql, ') STRICT', ')') WHERE name = 'records'",
+		"PRAGMA writable_schema=OFF",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	db, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 600 {
+		_, err := db.Exec("INSERT INTO records (name, kind, parent, due, rev, data, mac) VALUES (?, 'junk', '', 0, 1, x'00', x'00')",
+			[]byte(fmt.Sprintf("blob/%05d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	st, err = sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if ks, err = keystore.Open(ctx, st, root); err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	rep, err := integrity.Scan(sctx, st, ks)
+	if err == nil || sctx.Err() != nil {
+		t.Fatalf("Scan of a store out of order = %+v (%d records read), %v after %v; want an error at once, not a walk to the deadline",
+			rep.ProblemCount, rep.Records, err, time.Since(start).Round(time.Millisecond))
+	}
+	if !strings.Contains(err.Error(), "order") {
+		t.Errorf("Scan error %q: want one that says the records are out of order", err)
+	}
+}
+
+// TestScannerCancelledIsNoFailure: a scan cut short by its caller (an admin
+// whose client gave up, --timeout, a server stopping) says nothing about
+// the store: it is not counted as a scan that failed, which is what an
+// operator alerts on, nor logged as an error.
+func TestScannerCancelledIsNoFailure(t *testing.T) {
+	e := newEnv(t)
+	src := &slowSource{Store: e.st}
+	var logged strings.Builder
+	s := integrity.NewScanner(src, e.ks, slog.New(slog.NewTextHandler(&logged, nil)))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+	defer cancel()
+	if _, err := s.Scan(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Scan() cut short = %v, want the context's error", err)
+	}
+	m := metricsText(t, s)
+	if !strings.Contains(m, `custos_integrity_scans_total{result="failed"} 0`) {
+		t.Errorf("a cancelled scan counted as failed:\n%s", m)
+	}
+	if strings.Contains(logged.String(), "level=ERROR") {
+		t.Errorf("a cancelled scan logged as an error: %s", logged.String())
+	}
+	// A store that fails is still a failure.
+	src.failing.Store(true)
+	if _, err := s.Scan(context.Background()); err == nil {
+		t.Fatal("Scan() of a failing store: no error")
+	}
+	if m := metricsText(t, s); !strings.Contains(m, `custos_integrity_scans_total{result="failed"} 1`) {
+		t.Errorf("a failed scan not counted:\n%s", m)
+	}
+}
+
+// TestScanFindsARemovedVersion: key versions are never deleted, so a
+// version record missing below its key's last version number was removed
+// behind Custos's back, and its key material with it: every ciphertext made
+// under it is lost, and a call meets NOT_FOUND, as if it never existed. The
+// scan names the key.
+func TestScanFindsARemovedVersion(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	svc := kms.New(kms.Config{Store: e.st, Keystore: e.ks, Authorizer: allowAll{}, Logger: slog.New(slog.DiscardHandler)})
+	actx := kms.WithCaller(ctx, &kms.Caller{Principal: "admin", Admin: true})
+	// k-x and its versions sort between k and k's versions.
+	other, err := svc.CreateCryptoKey(actx, kms.CreateKeyRequest{Parent: ring, ID: "k-x", Key: kms.CryptoKey{
+		Purpose: alg.EncryptDecrypt, Template: kms.VersionTemplate{Algorithm: "GOOGLE_SYMMETRIC_ENCRYPTION"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateCryptoKeyVersion(actx, other.Key.Name, ""); err != nil {
+		t.Fatal(err)
+	}
+	if rep := e.scan(t); !rep.OK {
+		t.Fatalf("clean store: %+v", rep.Problems)
+	}
+	err = e.st.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.Delete(ctx, e.v1); err != nil {
+			return err
+		}
+		return tx.Delete(ctx, other.Primary.Name)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := e.scan(t)
+	wantProblem(t, rep, e.key, "1 of them are missing")
+	wantProblem(t, rep, other.Key.Name, "1 of them are missing")
+	if rep.ProblemCount != 2 {
+		t.Errorf("problems = %d, want 2: %+v", rep.ProblemCount, rep.Problems)
+	}
+	for _, p := range rep.Problems {
+		if p.Kind != "cryptokey" {
+			t.Errorf("problem %+v: want kind cryptokey", p)
+		}
+	}
+}
+
+// growingSource creates, before its second page, a version of a key the
+// first page held and a new key with its first version, as a server
+// serving meanwhile does.
+type growingSource struct {
+	*sqlite.Store
+	pages atomic.Int32
+	grow  func()
+}
+
+func (s *growingSource) Walk(ctx context.Context, after string, limit int) ([]storage.Record, error) {
+	if s.pages.Add(1) == 2 {
+		s.grow()
+	}
+	return s.Store.Walk(ctx, after, limit)
+}
+
+// TestScanOfAGrowingStore: versions and keys created between two pages of
+// the walk are no missing versions.
+func TestScanOfAGrowingStore(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// Signed filler between the key and its versions, so that the walk
+	// reads the key on its first page and the versions on a later one.
+	err := e.st.Update(ctx, func(tx storage.Tx) error {
+		for i := range 1200 {
+			r := storage.Record{Kind: "filler", Name: fmt.Sprintf("%s/aa/%05d", e.key, i), Data: []byte("x")}
+			e.ks.Sign(&r)
+			if err := tx.Create(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := kms.New(kms.Config{Store: e.st, Keystore: e.ks, Authorizer: allowAll{}, Logger: slog.New(slog.DiscardHandler)})
+	actx := kms.WithCaller(ctx, &kms.Caller{Principal: "admin", Admin: true})
+	src := &growingSource{Store: e.st, grow: func() {
+		for range 3 {
+			if _, err := svc.CreateCryptoKeyVersion(actx, e.key, ""); err != nil {
+				t.Error(err)
+			}
+		}
+		_, err := svc.CreateCryptoKey(actx, kms.CreateKeyRequest{Parent: ring, ID: "a-new", Key: kms.CryptoKey{
+			Purpose: alg.EncryptDecrypt, Template: kms.VersionTemplate{Algorithm: "GOOGLE_SYMMETRIC_ENCRYPTION"},
+		}})
+		if err != nil {
+			t.Error(err)
+		}
+	}}
+	rep, err := integrity.Scan(ctx, src, e.ks)
+	if err != nil || !rep.OK {
+		t.Fatalf("Scan() of a store growing meanwhile = %+v, %v", rep, err)
+	}
+	if src.pages.Load() < 3 {
+		t.Fatalf("the walk took %d pages, want several", src.pages.Load())
 	}
 }

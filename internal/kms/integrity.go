@@ -3,9 +3,13 @@
 package kms
 
 import (
+	"container/heap"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/custos-kms/custos/internal/storage"
 )
@@ -111,4 +115,117 @@ func openSealed(u Unsealer, name string, sealed []byte) (int, error) {
 	}
 	clear(pt)
 	return 1, nil
+}
+
+// VersionCensus follows, over a walk of the whole store in name order, that
+// every version a crypto key has handed out (1 to its LastVersion) is still
+// stored. Versions are never deleted, so a missing one was removed behind
+// Custos's back, and its key material with it: a call meets NOT_FOUND, as
+// if it had never existed. Each key is read before its versions (their
+// names extend its name), and a version created after its key was read is
+// not counted, so a walk of a live store finds no false gap. A key is
+// forgotten once the walk is past its versions, so that the census holds
+// only the keys whose versions are still to come.
+type VersionCensus struct {
+	open    versionHeap // keys whose versions the walk has not passed, by end
+	missing []missingVersions
+}
+
+// versionsInfix joins a key's name and a version number in the version's;
+// versionsEnd follows every version name of a key (the byte after '/').
+const (
+	versionsInfix = "/cryptoKeyVersions/"
+	versionsEnd   = "/cryptoKeyVersions0"
+)
+
+type versionCount struct {
+	key  string
+	end  string // key + versionsEnd: the walk is past the key's versions
+	last int64  // the key's LastVersion when it was read
+	seen int64  // versions 1 to last read since
+}
+
+type missingVersions struct {
+	key        string
+	last, seen int64
+}
+
+// versionHeap is a min-heap of keys by end. Ends do not come in the
+// order of their keys ("k/…" sorts after "k-x/…"), hence a heap.
+type versionHeap []*versionCount
+
+func (h versionHeap) Len() int           { return len(h) }
+func (h versionHeap) Less(i, j int) bool { return h[i].end < h[j].end }
+func (h versionHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *versionHeap) Push(x any)        { *h = append(*h, x.(*versionCount)) }
+func (h *versionHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return x
+}
+
+// NewVersionCensus returns an empty census.
+func NewVersionCensus() *VersionCensus { return &VersionCensus{} }
+
+// Add counts r; verified says whether its MAC verified. Records must come
+// in name order, each once. A version whose record is damaged counts as
+// there (it is reported as damaged, not as missing); a key counts only if
+// its record verified.
+func (c *VersionCensus) Add(r storage.Record, verified bool) {
+	c.close(r.Name)
+	if verified && r.Kind == kindCryptoKey {
+		var k CryptoKey
+		if json.Unmarshal(r.Data, &k) == nil && k.Name == r.Name && k.LastVersion > 0 {
+			heap.Push(&c.open, &versionCount{key: r.Name, end: r.Name + versionsEnd, last: k.LastVersion})
+		}
+		return
+	}
+	i := strings.LastIndex(r.Name, versionsInfix)
+	if i < 0 {
+		return
+	}
+	key, num := r.Name[:i], r.Name[i+len(versionsInfix):]
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 1 || strconv.FormatInt(n, 10) != num {
+		return
+	}
+	// The key's versions are being read: it is among the open keys,
+	// whose number is that of keys nested in the name being read (few).
+	for _, kc := range c.open {
+		if kc.key == key {
+			if n <= kc.last {
+				kc.seen++
+			}
+			return
+		}
+	}
+}
+
+// close settles the keys whose versions all come before name.
+func (c *VersionCensus) close(name string) {
+	for len(c.open) > 0 && c.open[0].end <= name {
+		kc := heap.Pop(&c.open).(*versionCount)
+		if kc.seen < kc.last {
+			c.missing = append(c.missing, missingVersions{kc.key, kc.last, kc.seen})
+		}
+	}
+}
+
+// Missing calls fn, in name order, for each key some of whose versions
+// were not found, with the key record's kind and the error that says so.
+// The walk must be over.
+func (c *VersionCensus) Missing(fn func(key string, kind storage.Kind, err error)) {
+	for len(c.open) > 0 { // the walk is past every key's versions
+		kc := heap.Pop(&c.open).(*versionCount)
+		if kc.seen < kc.last {
+			c.missing = append(c.missing, missingVersions{kc.key, kc.last, kc.seen})
+		}
+	}
+	slices.SortFunc(c.missing, func(a, b missingVersions) int { return strings.Compare(a.key, b.key) })
+	for _, m := range c.missing {
+		fn(m.key, kindCryptoKey, fmt.Errorf("has handed out %d versions, but %d of them are missing from the store: removed outside Custos, with their key material", m.last, m.last-m.seen))
+	}
+	c.missing = nil
 }
