@@ -31,8 +31,9 @@ import (
 // all.
 const MaxProblems = 100
 
-// pageSize is how many records one read of the walk returns.
-const pageSize = 500
+// pageSize is how many records one read of the walk returns: an audit
+// record may hold 512 entries, so a page of them is already megabytes.
+const pageSize = 100
 
 // Source is a store the scan can read whole: the SQLite store is one.
 type Source interface {
@@ -118,7 +119,9 @@ func Scan(ctx context.Context, st Source, ks *keystore.Keystore) (Report, error)
 		if ar.FirstBadSeq > 0 {
 			where += fmt.Sprintf(" at entry %d", ar.FirstBadSeq)
 		}
-		rep.add(Problem{Name: audit.HeadName, Kind: string(audit.KindSystem), Problem: where + ": " + ar.Problem})
+		// Listed even past MaxProblems: it is one problem of its own kind.
+		rep.ProblemCount++
+		rep.Problems = append(rep.Problems, Problem{Name: audit.HeadName, Kind: string(audit.KindSystem), Problem: where + ": " + ar.Problem})
 	}
 	rep.OK = rep.ProblemCount == 0
 	return rep, nil
@@ -213,14 +216,18 @@ func (s *Scanner) Scan(ctx context.Context) (Report, error) {
 	return rep, err
 }
 
-// Run scans every interval until ctx ends; the first scan comes one
-// interval after the start, so that a server starts at once. interval <= 0
-// means never.
+// FirstScanAfter bounds the wait for the first scheduled scan, so that a
+// server restarted more often than its interval still scans.
+const FirstScanAfter = time.Hour
+
+// Run scans every interval until ctx ends. The first scan comes after
+// the interval or FirstScanAfter, whichever is shorter, so that a server
+// starts at once. interval <= 0 means never.
 func (s *Scanner) Run(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		return
 	}
-	t := time.NewTicker(interval)
+	t := time.NewTimer(min(interval, FirstScanAfter))
 	defer t.Stop()
 	for {
 		select {
@@ -228,6 +235,7 @@ func (s *Scanner) Run(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 			s.Scan(ctx) // logged and counted; nothing more to do with it here
+			t.Reset(interval)
 		}
 	}
 }

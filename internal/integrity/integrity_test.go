@@ -214,6 +214,19 @@ func TestScanFindsTampering(t *testing.T) {
 			e.rewrite(t, e.key, true, func(r *storage.Record) { r.Data = []byte("{") })
 			return e.key
 		}, "cannot be read"},
+		{"an impossible count of encryptions", func(t *testing.T, e *env) string {
+			ctx := context.Background()
+			r := storage.Record{Kind: "usage", Name: "usage/" + e.v1, Data: []byte(`{"reserved":-5}`)}
+			e.ks.Sign(&r)
+			if err := e.st.Update(ctx, func(tx storage.Tx) error { return tx.Create(ctx, r) }); err != nil {
+				t.Fatal(err)
+			}
+			return r.Name
+		}, "impossible count of encryptions"},
+		{"a record whose field holds another type, MAC redone", func(t *testing.T, e *env) string {
+			e.editJSON(t, e.v1, func(m map[string]any) { m["createTime"] = "secret-looking-value" })
+			return e.v1
+		}, "cannot be read"},
 		{"the barrier key replaced, MAC redone", func(t *testing.T, e *env) string {
 			e.rewrite(t, "system/barrier/1", true, func(r *storage.Record) { r.Data[len(r.Data)-1] ^= 1 })
 			return "system/barrier/1"
@@ -229,7 +242,7 @@ func TestScanFindsTampering(t *testing.T) {
 				t.Errorf("problems = %d, want only the tampered record: %+v", rep.ProblemCount, rep.Problems)
 			}
 			for _, p := range rep.Problems {
-				if strings.Contains(p.Problem, "material\":") || strings.Contains(p.Problem, "m1") {
+				if strings.Contains(p.Problem, "material\":") || strings.Contains(p.Problem, "m1") || strings.Contains(p.Problem, "secret-looking") {
 					t.Errorf("problem quotes the record: %q", p.Problem)
 				}
 			}
@@ -278,6 +291,19 @@ func TestScanPagesAndCap(t *testing.T) {
 	}
 	if rep.ProblemCount != junk || len(rep.Problems) != integrity.MaxProblems {
 		t.Fatalf("problems = %d listed of %d, want %d of %d", len(rep.Problems), rep.ProblemCount, integrity.MaxProblems, junk)
+	}
+	// A broken audit chain is listed even past the cap.
+	recs, err := e.st.List(ctx, storage.ListOptions{Kind: audit.KindEntry, Parent: audit.ParentEntry, Limit: 1})
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("audit records: %v %v", recs, err)
+	}
+	e.rewrite(t, recs[0].Name, true, func(r *storage.Record) { r.Data[len(r.Data)/2] ^= 1 })
+	broken, err := integrity.Scan(ctx, e.st, e.ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := broken.Problems[len(broken.Problems)-1]; broken.ProblemCount != junk+1 || last.Name != audit.HeadName {
+		t.Errorf("with %d problems and a broken chain: %d counted, the last listed %+v", junk, broken.ProblemCount, last)
 	}
 	if rep.Problems[0].Name != "junk/00000" || rep.Problems[99].Name != "junk/00099" || rep.Problems[0].Kind != "junk" {
 		t.Errorf("problems not in name order: first %+v, last %+v", rep.Problems[0], rep.Problems[99])

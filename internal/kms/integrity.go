@@ -36,6 +36,7 @@ func RecordChecks() map[storage.Kind]RecordCheck {
 		kindVersion:   checkVersionRecord,
 		kindImportJob: checkImportJobRecord,
 		kindEKMIndex:  checkEKMIndexRecord,
+		kindUsage:     checkUsageRecord,
 	}
 }
 
@@ -45,7 +46,7 @@ func checkNamed[T any](name func(*T) string) RecordCheck {
 	return func(_ Unsealer, r storage.Record) (int, error) {
 		v := new(T)
 		if err := json.Unmarshal(r.Data, v); err != nil {
-			return 0, fmt.Errorf("cannot be read: %w", err)
+			return 0, unreadable(err)
 		}
 		if n := name(v); n != r.Name {
 			return 0, fmt.Errorf("holds %q", n)
@@ -57,7 +58,7 @@ func checkNamed[T any](name func(*T) string) RecordCheck {
 func checkVersionRecord(u Unsealer, r storage.Record) (int, error) {
 	var v Version
 	if err := json.Unmarshal(r.Data, &v); err != nil {
-		return 0, fmt.Errorf("cannot be read: %w", err)
+		return 0, unreadable(err)
 	}
 	if v.Name != r.Name {
 		return 0, fmt.Errorf("holds the version %q", v.Name)
@@ -78,7 +79,7 @@ func checkVersionRecord(u Unsealer, r storage.Record) (int, error) {
 func checkImportJobRecord(u Unsealer, r storage.Record) (int, error) {
 	var j importJobRecord
 	if err := json.Unmarshal(r.Data, &j); err != nil {
-		return 0, fmt.Errorf("cannot be read: %w", err)
+		return 0, unreadable(err)
 	}
 	if j.Name != r.Name {
 		return 0, fmt.Errorf("holds the import job %q", j.Name)
@@ -95,12 +96,37 @@ func checkImportJobRecord(u Unsealer, r storage.Record) (int, error) {
 func checkEKMIndexRecord(_ Unsealer, r storage.Record) (int, error) {
 	var key string
 	if err := json.Unmarshal(r.Data, &key); err != nil {
-		return 0, fmt.Errorf("cannot be read: %w", err)
+		return 0, unreadable(err)
 	}
 	if key == "" {
 		return 0, errors.New("names no crypto key")
 	}
 	return 0, nil
+}
+
+func checkUsageRecord(_ Unsealer, r storage.Record) (int, error) {
+	var u usageRecord
+	if err := json.Unmarshal(r.Data, &u); err != nil {
+		return 0, unreadable(err)
+	}
+	if !strings.HasPrefix(r.Name, "usage/") || u.Reserved < 0 || u.Reserved > DefaultMaxEncryptions {
+		return 0, errors.New("holds an impossible count of encryptions")
+	}
+	return 0, nil
+}
+
+// unreadable says that a record does not decode, and where, without
+// quoting it: the scan names what is wrong, never what a record holds.
+func unreadable(err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Errorf("cannot be read: not JSON (at byte %d)", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Errorf("cannot be read: the field %q holds a %s", te.Field, te.Value)
+	}
+	return errors.New("cannot be read: a field holds a value of the wrong form")
 }
 
 // openSealed opens sealed (if any) for name and forgets the plaintext at
