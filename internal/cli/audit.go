@@ -491,37 +491,16 @@ in DIR, a wrong root key). --output json prints the report,
 
 // verifyAudit runs audit verify and prints its report.
 func (g *globals) verifyAudit(cmd *cobra.Command, dataDir, rootKeyFile string) error {
-	fs := cmd.Flags()
-	if fs.Changed("data") && dataDir == "" {
-		return usageErrorf("--data must name a folder")
-	}
-	if fs.Changed("root-key-file") && dataDir == "" {
-		return usageErrorf("--root-key-file goes with --data DIR")
-	}
-	var rep audit.Report
-	if dataDir != "" {
-		ctx, cancel := g.context(cmd)
-		defer cancel()
-		var err error
-		if rep, err = verifyOffline(ctx, dataDir, rootKeyFile); err != nil {
-			return err
-		}
-	} else {
-		err := g.do(cmd, func(ctx context.Context, c *client) error {
-			raw, err := c.adminCall(ctx, http.MethodPost, "/admin/v1/audit:verify", nil, nil)
+	rep, err := verifyReport(g, cmd, dataDir, rootKeyFile, "/admin/v1/audit:verify", decodeReport,
+		func(ctx context.Context, store *sqlite.Store, ks *keystore.Keystore) (audit.Report, error) {
+			rep, err := audit.Verify(ctx, store, ks, ks.Derive(audit.ChainKeyInfo, 32))
 			if err != nil {
-				return err
+				return audit.Report{}, fmt.Errorf("verifying %s: %w", filepath.Join(dataDir, dataDBFile), err)
 			}
-			return decodeReport(raw, &rep)
+			return rep, nil
 		})
-		if err != nil {
-			return err
-		}
-	}
-	if g.json() {
-		if err := printValue(g.stdout, rep); err != nil {
-			return err
-		}
+	if err != nil {
+		return err
 	}
 	if !rep.OK {
 		return &auditBrokenError{rep: rep}
@@ -568,19 +547,43 @@ func (g *globals) context(cmd *cobra.Command) (context.Context, context.CancelFu
 	return context.WithCancel(ctx)
 }
 
-// verifyOffline verifies the audit log of the data folder dir without a
-// server.
-func verifyOffline(ctx context.Context, dir, rootKeyFile string) (audit.Report, error) {
-	store, ks, done, err := openOffline(ctx, dir, rootKeyFile)
-	if err != nil {
-		return audit.Report{}, err
+// verifyReport runs a verification and returns its report: offline, with
+// offline on a snapshot of the data folder dataDir, or on the server, which
+// answers POST path with a report that decode checks. With --output json it
+// prints the report, whatever the verdict.
+func verifyReport[R any](g *globals, cmd *cobra.Command, dataDir, rootKeyFile, path string,
+	decode func([]byte, *R) error, offline func(context.Context, *sqlite.Store, *keystore.Keystore) (R, error)) (R, error) {
+	var rep R
+	fs := cmd.Flags()
+	if fs.Changed("data") && dataDir == "" {
+		return rep, usageErrorf("--data must name a folder")
 	}
-	defer done()
-	rep, err := audit.Verify(ctx, store, ks, ks.Derive(audit.ChainKeyInfo, 32))
-	if err != nil {
-		return audit.Report{}, fmt.Errorf("verifying %s: %w", filepath.Join(dir, dataDBFile), err)
+	if fs.Changed("root-key-file") && dataDir == "" {
+		return rep, usageErrorf("--root-key-file goes with --data DIR")
 	}
-	return rep, nil
+	var err error
+	if dataDir != "" {
+		ctx, cancel := g.context(cmd)
+		defer cancel()
+		store, ks, done, oerr := openOffline(ctx, dataDir, rootKeyFile)
+		if oerr != nil {
+			return rep, oerr
+		}
+		defer done()
+		rep, err = offline(ctx, store, ks)
+	} else {
+		err = g.do(cmd, func(ctx context.Context, c *client) error {
+			raw, err := c.adminCall(ctx, http.MethodPost, path, nil, nil)
+			if err != nil {
+				return err
+			}
+			return decode(raw, &rep)
+		})
+	}
+	if err == nil && g.json() {
+		err = printValue(g.stdout, rep)
+	}
+	return rep, err
 }
 
 // openOffline opens, for reading, a snapshot of the store of the data

@@ -7,12 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/custos-kms/custos/internal/integrity"
+	"github.com/custos-kms/custos/internal/keystore"
+	"github.com/custos-kms/custos/internal/storage/sqlite"
 )
 
 func newStoreCmd(g *globals) *cobra.Command {
@@ -89,46 +90,17 @@ func (e *storeDamagedError) Error() string {
 
 // verifyStore runs store verify and prints its report.
 func (g *globals) verifyStore(cmd *cobra.Command, dataDir, rootKeyFile string) error {
-	fs := cmd.Flags()
-	if fs.Changed("data") && dataDir == "" {
-		return usageErrorf("--data must name a folder")
-	}
-	if fs.Changed("root-key-file") && dataDir == "" {
-		return usageErrorf("--root-key-file goes with --data DIR")
-	}
 	// A scan reads the whole store: the default time limit of a command
 	// would cut a large one short.
 	if _, fromEnv := g.env("timeout", envTimeout); !g.flags.Changed("timeout") && !fromEnv {
 		g.timeout = 0
 	}
-	var rep integrity.Report
-	if dataDir != "" {
-		ctx, cancel := g.context(cmd)
-		defer cancel()
-		store, ks, done, err := openOffline(ctx, dataDir, rootKeyFile)
-		if err != nil {
-			return err
-		}
-		defer done()
-		if rep, err = integrity.Scan(ctx, store, ks); err != nil {
-			return err
-		}
-	} else {
-		err := g.do(cmd, func(ctx context.Context, c *client) error {
-			raw, err := c.adminCall(ctx, http.MethodPost, "/admin/v1/store:verify", nil, nil)
-			if err != nil {
-				return err
-			}
-			return decodeScanReport(raw, &rep)
+	rep, err := verifyReport(g, cmd, dataDir, rootKeyFile, "/admin/v1/store:verify", decodeScanReport,
+		func(ctx context.Context, store *sqlite.Store, ks *keystore.Keystore) (integrity.Report, error) {
+			return integrity.Scan(ctx, store, ks)
 		})
-		if err != nil {
-			return err
-		}
-	}
-	if g.json() {
-		if err := printValue(g.stdout, rep); err != nil {
-			return err
-		}
+	if err != nil {
+		return err
 	}
 	if !rep.OK {
 		if !g.json() {
