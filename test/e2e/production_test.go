@@ -3,15 +3,12 @@
 package e2e
 
 import (
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // TestProductionMode: custos init makes a root key file and the first
@@ -77,38 +74,8 @@ func TestProductionMode(t *testing.T) {
 		}
 	})
 
-	rest := freePort(t)
-	cmd := exec.Command(custosBin, "server", "--data", data, "--root-key-file", rootKey, "--listen", rest, "--grpc-listen", freePort(t))
-	logs := new(syncBuffer)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(stopTimeout):
-			cmd.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("server output:\n%s", logs)
-		}
-	})
-	deadline := time.Now().Add(startTimeout)
-	for {
-		c, err := net.DialTimeout("tcp", rest, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("production server did not listen on %s", rest)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	srv := startProduction(t, data, rootKey, token)
+	rest, logs := srv.restAddr, srv.output
 	get := func(tok string) int {
 		req, _ := http.NewRequest("GET", "http://"+rest+"/v1/projects/p/locations/global/keyRings", nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
