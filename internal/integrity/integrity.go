@@ -75,12 +75,20 @@ type Problem struct {
 // It returns an error only when the scan could not run to its end (the
 // store failed, ctx ended); damage is reported in the Report.
 func Scan(ctx context.Context, st Source, ks *keystore.Keystore) (Report, error) {
+	return scan(ctx, st, ks, 0)
+}
+
+// scan is Scan; with idle > 0 it waits after each page idle times as long
+// as the page took, so that a scheduled scan takes a share of one core
+// (1 / (1+idle)) from the calls the server answers meanwhile.
+func scan(ctx context.Context, st Source, ks *keystore.Keystore, idle int) (Report, error) {
 	rep := Report{Problems: []Problem{}}
 	checks := kms.RecordChecks()
 	checks[keystore.KindSystem] = func(_ kms.Unsealer, r storage.Record) (int, error) { return ks.CheckSystem(r) }
 	census := kms.NewVersionCensus()
 	after := ""
 	for {
+		start := time.Now()
 		page, err := st.Walk(ctx, after, pageSize)
 		if err != nil {
 			return Report{}, fmt.Errorf("integrity: read the records after %q: %w", after, err)
@@ -104,6 +112,11 @@ func Scan(ctx context.Context, st Source, ks *keystore.Keystore) (Report, error)
 		}
 		if len(page) < pageSize {
 			break
+		}
+		if idle > 0 {
+			if err := sleep(ctx, time.Duration(idle)*time.Since(start)); err != nil {
+				return Report{}, err
+			}
 		}
 	}
 	census.Missing(func(key string, kind storage.Kind, err error) {
@@ -146,6 +159,18 @@ func checkRecord(ks *keystore.Keystore, checks map[storage.Kind]kms.RecordCheck,
 	return true, err
 }
 
+// sleep waits d, or until ctx ends (its error).
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 func (r *Report) add(p Problem) {
 	r.ProblemCount++
 	if len(r.Problems) < MaxProblems {
@@ -183,6 +208,14 @@ func NewScanner(src Source, ks *keystore.Keystore, log *slog.Logger) *Scanner {
 // line naming the first problem when it finds any) and counts it. A scan
 // that ctx cuts short is logged, not counted: it says nothing of the store.
 func (s *Scanner) Scan(ctx context.Context) (Report, error) {
+	return s.run(ctx, 0)
+}
+
+// scheduledIdle paces the scans Run starts: a quarter of one core.
+const scheduledIdle = 3
+
+// run is Scan, with scan's idle.
+func (s *Scanner) run(ctx context.Context, idle int) (Report, error) {
 	select {
 	case s.one <- struct{}{}:
 		defer func() { <-s.one }()
@@ -190,7 +223,7 @@ func (s *Scanner) Scan(ctx context.Context) (Report, error) {
 		return Report{}, ctx.Err()
 	}
 	start := s.now()
-	rep, err := Scan(ctx, s.src, s.ks)
+	rep, err := scan(ctx, s.src, s.ks, idle)
 	took := s.now().Sub(start)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -222,7 +255,9 @@ const FirstScanAfter = time.Hour
 
 // Run scans every interval until ctx ends. The first scan comes after
 // the interval or FirstScanAfter, whichever is shorter, so that a server
-// starts at once. interval <= 0 means never.
+// starts at once. These scans go at a quarter of one core's pace, so
+// that they take little from the calls the server answers meanwhile (on
+// demand, Scan goes at full speed). interval <= 0 means never.
 func (s *Scanner) Run(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		return
@@ -234,7 +269,7 @@ func (s *Scanner) Run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.Scan(ctx) // logged and counted; nothing more to do with it here
+			s.run(ctx, scheduledIdle) // logged and counted; nothing more to do with it here
 			t.Reset(interval)
 		}
 	}

@@ -754,3 +754,58 @@ func TestScanOfAGrowingStore(t *testing.T) {
 		t.Fatalf("the walk took %d pages, want several", src.pages.Load())
 	}
 }
+
+// timedSource records when each walk started and ended; each takes 10 ms.
+type timedSource struct {
+	*sqlite.Store
+	mu     sync.Mutex
+	starts []time.Time
+	ends   []time.Time
+}
+
+func (s *timedSource) Walk(ctx context.Context, after string, limit int) ([]storage.Record, error) {
+	s.mu.Lock()
+	s.starts = append(s.starts, time.Now())
+	s.mu.Unlock()
+	time.Sleep(10 * time.Millisecond)
+	page, err := s.Store.Walk(ctx, after, limit)
+	s.mu.Lock()
+	s.ends = append(s.ends, time.Now())
+	s.mu.Unlock()
+	return page, err
+}
+
+// TestScheduledScansArePaced: between two pages a scheduled scan waits
+// three times as long as the page took (a lower bound: timers never fire
+// early).
+func TestScheduledScansArePaced(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	err := e.st.Update(ctx, func(tx storage.Tx) error { // several pages
+		for i := range 250 {
+			r := storage.Record{Kind: "filler", Name: fmt.Sprintf("filler/%04d", i), Data: []byte("x")}
+			e.ks.Sign(&r)
+			if err := tx.Create(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &timedSource{Store: e.st}
+	rep, err := integrity.ScanScheduled(ctx, src, e.ks)
+	if err != nil || !rep.OK {
+		t.Fatalf("paced scan: %+v, %v", rep, err)
+	}
+	if len(src.starts) < 3 {
+		t.Fatalf("%d pages, want several", len(src.starts))
+	}
+	for i := 1; i < len(src.starts); i++ {
+		took := src.ends[i-1].Sub(src.starts[i-1])
+		if gap := src.starts[i].Sub(src.ends[i-1]); gap < 3*took-time.Millisecond {
+			t.Errorf("page %d: waited %v after a page of %v, want at least 3 times as long", i, gap, took)
+		}
+	}
+}
