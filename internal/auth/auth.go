@@ -113,6 +113,13 @@ func NewWithAdminHash(adminHash [32]byte, apps *Apps) *Authenticator {
 // place of the one before, for every request authenticated from now on.
 func (a *Authenticator) SetAdminHash(h [32]byte) { a.adminHash.Store(&h) }
 
+// IsAdminToken reports whether token is the admin token in force now (a
+// call authenticated with it before SetAdminHash replaced it is not).
+func (a *Authenticator) IsAdminToken(token string) bool {
+	h := sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(h[:], a.adminHash.Load()[:]) == 1
+}
+
 // Request is what a request offers to prove who sent it.
 type Request struct {
 	// Token is the bearer token ("" if none).

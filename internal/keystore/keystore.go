@@ -77,8 +77,9 @@ type Keystore struct {
 	root    *aead.AEAD
 	rootKey []byte
 	store   storage.Store
-	// mu serializes loads and rotations of barrier keys; readers use
-	// barriers, which is replaced, never changed.
+	// mu serializes loads of barrier keys (never held across a write to
+	// the store: see Rotate); readers use barriers, which is replaced,
+	// never changed.
 	mu       sync.Mutex
 	barriers atomic.Pointer[barrierSet]
 	macPool  sync.Pool // of hash.Hash, HMAC-SHA256 under the record MAC key
@@ -180,26 +181,34 @@ func (k *Keystore) Barrier() uint32 { return k.barriers.Load().current }
 // seals it again under the new key (kms.Service.Reseal). If another node
 // rotated first, Rotate adds the one after theirs.
 func (k *Keystore) Rotate(ctx context.Context) (uint32, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	for attempt := 0; attempt < 8; attempt++ {
-		if err := k.load(ctx); err != nil {
+		if err := k.locked(ctx); err != nil {
 			return 0, err
 		}
 		id := k.barriers.Load().current + 1
+		// Not under k.mu: the store's writer may be running a transaction
+		// that unseals material under a key another node added, whose
+		// lazy load (Unseal) takes k.mu, while this write waits for it.
 		err := k.create(ctx, id)
 		if errors.Is(err, storage.ErrExists) {
-			continue // another node's: load it and go past it
+			continue // another node's (or a concurrent Rotate's): go past it
 		}
 		if err != nil {
 			return 0, fmt.Errorf("keystore: store barrier key %d: %w", id, err)
 		}
-		if err := k.load(ctx); err != nil {
+		if err := k.locked(ctx); err != nil {
 			return 0, err
 		}
 		return id, nil
 	}
 	return 0, errors.New("keystore: rotate: other writers keep adding barrier keys")
+}
+
+// locked is load under k.mu.
+func (k *Keystore) locked(ctx context.Context) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.load(ctx)
 }
 
 // SealedWith returns the id of the barrier key that sealed sealed, or false
@@ -239,9 +248,7 @@ func (k *Keystore) Unseal(name string, sealed []byte) ([]byte, error) {
 	b := k.barriers.Load()
 	key := b.keys[id]
 	if key == nil && id > b.current {
-		k.mu.Lock()
-		err := k.load(context.Background())
-		k.mu.Unlock()
+		err := k.locked(context.Background())
 		if err != nil {
 			return nil, err
 		}

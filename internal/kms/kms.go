@@ -178,6 +178,7 @@ func New(cfg Config) *Service {
 	s.cache = newCache(size)
 	s.budgets, _ = lru.New[string, *usage](size)
 	s.fpKey = cfg.Keystore.Derive("custos material fingerprint v1", 32)
+	s.store = &sealGuard{Store: cfg.Store, s: s} // see Reseal
 	return s
 }
 

@@ -31,12 +31,21 @@ type ResealReport struct {
 // version destroyed, say) is taken as it is then. The material itself is
 // unchanged: nothing its keys made needs redoing. Callers must hold the
 // admin role; Reseal does not check it.
+//
+// A value sealed under an older key and written while the pass runs is not
+// left behind: a version or import job record written after the rotation
+// is sealed again as it is written (sealGuard), and one whose transaction
+// ran before is committed before the walk starts (the empty transaction
+// below waits for every transaction the store took before it).
 func (s *Service) Reseal(ctx context.Context) (ResealReport, error) {
-	w, ok := s.store.(storage.Walker)
+	w, ok := s.walker()
 	if !ok {
 		return ResealReport{}, kmserr.Unimplemented("this store cannot be read whole")
 	}
 	rep := ResealReport{Barrier: s.ks.Barrier()}
+	if err := s.store.Update(ctx, func(storage.Tx) error { return nil }); err != nil {
+		return rep, storeErr(err, "resource", "")
+	}
 	after := ""
 	for {
 		page, err := w.Walk(ctx, after, 500)
@@ -66,16 +75,20 @@ func (s *Service) Reseal(ctx context.Context) (ResealReport, error) {
 }
 
 // sealedBefore reports whether the version or import job r holds a sealed
-// value under a barrier key other than current. A record that fails its
-// checks is left alone here: reading it fails the same way where it is
-// used, and the integrity scan names it.
+// value under a barrier key older than current (one newer, which another
+// node added, is left as it is). A record that fails its checks is left
+// alone here: reading it fails the same way where it is used, and the
+// integrity scan names it.
 func (s *Service) sealedBefore(r storage.Record, current uint32) bool {
+	if r.Kind != kindVersion && r.Kind != kindImportJob {
+		return false
+	}
 	sealed, err := s.sealedIn(r)
 	if err != nil || len(sealed) == 0 {
 		return false
 	}
 	id, ok := keystore.SealedWith(sealed)
-	return ok && id != current
+	return ok && id < current
 }
 
 // sealedIn returns the sealed value a version or import job record holds.
@@ -163,4 +176,76 @@ func (s *Service) resealed(r storage.Record) (storage.Record, error) {
 	}
 	j.PrivateKey = k
 	return s.encode(kindImportJob, j.Name, r.Parent, importJobDue(j), j)
+}
+
+// sealGuard is the store as the Service writes to it: a version or import
+// job record written with a value sealed under an older barrier key than
+// the current one is sealed again under the current one as it is written.
+// Material is sealed before its transaction commits, sometimes before it
+// starts (a new key's first version, an import job's key): without this, a
+// value sealed just before a rotation and written after Reseal passed its
+// name would stay under the old key.
+type sealGuard struct {
+	storage.Store
+	s *Service
+}
+
+func (g *sealGuard) Update(ctx context.Context, fn func(tx storage.Tx) error) error {
+	return g.Store.Update(ctx, func(tx storage.Tx) error { return fn(sealGuardTx{Tx: tx, s: g.s}) })
+}
+
+// Walk and Scrub are the store's own, so that the Service sees through the
+// guard what the store can do.
+func (g *sealGuard) Walk(ctx context.Context, after string, limit int) ([]storage.Record, error) {
+	w, ok := g.Store.(storage.Walker)
+	if !ok {
+		return nil, kmserr.Unimplemented("this store cannot be read whole")
+	}
+	return w.Walk(ctx, after, limit)
+}
+
+func (g *sealGuard) Scrub(ctx context.Context) error {
+	if sc, ok := g.Store.(storage.Scrubber); ok {
+		return sc.Scrub(ctx)
+	}
+	return nil // it keeps no copies to erase, or cannot help it
+}
+
+// walker returns the store's Walker, if it is one.
+func (s *Service) walker() (storage.Walker, bool) {
+	st := s.store
+	if g, ok := st.(*sealGuard); ok {
+		st = g.Store
+	}
+	w, ok := st.(storage.Walker)
+	return w, ok
+}
+
+type sealGuardTx struct {
+	storage.Tx
+	s *Service
+}
+
+func (t sealGuardTx) Create(ctx context.Context, r storage.Record) error {
+	return t.Tx.Create(ctx, t.s.sealCurrent(r))
+}
+
+func (t sealGuardTx) Put(ctx context.Context, r storage.Record) error {
+	return t.Tx.Put(ctx, t.s.sealCurrent(r))
+}
+
+// sealCurrent returns r, its sealed value sealed again under the current
+// barrier key if an older one sealed it. A value that does not open is
+// written as it is: the write is not the place to find damage (reading the
+// value fails, and the integrity scan names it).
+func (s *Service) sealCurrent(r storage.Record) storage.Record {
+	if !s.sealedBefore(r, s.ks.Barrier()) {
+		return r
+	}
+	nr, err := s.resealed(r)
+	if err != nil {
+		return r
+	}
+	nr.Rev = r.Rev
+	return nr
 }

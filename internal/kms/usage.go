@@ -153,6 +153,14 @@ func (s *Service) spendOrRotate(ctx context.Context, kn resource.Name, lv *liveV
 	if named {
 		return nil, s.exhaustedErr(lv.v.Name)
 	}
+	// An import-only key cannot be rotated (import_only never changes):
+	// refuse without trying, which would record and log a failed rotation
+	// on every call of a caller that may only encrypt.
+	if k, err := s.loadKey(ctx, kn); err != nil {
+		return nil, err
+	} else if k.ImportOnly {
+		return nil, s.exhaustedErr(lv.v.Name)
+	}
 	vn, _ := resource.Parse(lv.v.Name)
 	if err := s.rotateExhausted(ctx, kn, vn.Version); err != nil {
 		return nil, err

@@ -8,6 +8,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -41,7 +43,7 @@ func TestRotateUnrecordedIsUndone(t *testing.T) {
 	au := &failingAuditor{}
 	a := &adminTokens{store: st, ks: ks, authn: authn, audit: au, log: slog.New(slog.DiscardHandler)}
 	admin := kms.WithCaller(ctx, &kms.Caller{Principal: auth.AdminPrincipal, Admin: true})
-	if _, err := a.rotate(admin); kmserr.Code(err) != codes.Unavailable || au.calls == 0 {
+	if _, err := a.rotate(admin, first); kmserr.Code(err) != codes.Unavailable || au.calls == 0 {
 		t.Fatalf("rotate with a failing audit log = %v (%d records), want UNAVAILABLE", err, au.calls)
 	}
 	if _, err := authn.Authenticate(ctx, auth.Request{Token: first}); err != nil {
@@ -51,7 +53,43 @@ func TestRotateUnrecordedIsUndone(t *testing.T) {
 	if err != nil || h != sha256.Sum256([]byte(first)) {
 		t.Errorf("the stored admin after an undone change is not the old one (%v)", err)
 	}
-	if _, err := a.rotate(kms.WithCaller(ctx, &kms.Caller{Principal: "app:x", App: "x"})); kmserr.Code(err) != codes.PermissionDenied {
+	if _, err := a.rotate(kms.WithCaller(ctx, &kms.Caller{Principal: "app:x", App: "x"}), "custos_api_x"); kmserr.Code(err) != codes.PermissionDenied {
 		t.Errorf("rotate as an app = %v, want PERMISSION_DENIED", err)
+	}
+}
+
+// TestDevTokenFileFollowsRotationsAndStop: the file the start publishes
+// holds the token in force, even one a rotation made before it; once the
+// server stops, a rotation still under way neither changes the token nor
+// writes the file back.
+func TestDevTokenFileFollowsRotationsAndStop(t *testing.T) {
+	ctx := context.Background()
+	st, ks := sqlitetest.Open(t, 3)
+	old, err := devAdminToken(ctx, st, ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), adminTokenFile)
+	authn := auth.New(old)
+	a := &adminTokens{store: st, ks: ks, authn: authn, audit: &okAuditor{}, log: slog.New(slog.DiscardHandler), tokenPath: path, devToken: old}
+	tok, err := a.rotate(asAdmin(t, authn, old), old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.publish(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != tok+"\n" {
+		t.Fatalf("the published file holds %q (%v), want the token in force", b, err)
+	}
+	a.close()
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the file after close: %v, want it gone", err)
+	}
+	if _, err := a.rotate(asAdmin(t, authn, tok), tok); kmserr.Code(err) != codes.Unavailable {
+		t.Errorf("rotate after close = %v, want UNAVAILABLE", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) || !authn.IsAdminToken(tok) {
+		t.Errorf("a rotation after close wrote the file (%v) or changed the token", err)
 	}
 }

@@ -120,7 +120,13 @@ func Init(ctx context.Context, o InitOptions) error {
 	if inside(mustAbs(o.RootKeyFile), mustAbs(o.DataDir)) {
 		return errors.New("keep the root key file outside the data folder: whoever copies the data must not get the key with it")
 	}
-	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+	if o.NewAdminToken {
+		// The way back into a prepared folder creates nothing: a mistyped
+		// path must not leave a new root key file or a new store behind.
+		if _, err := os.Stat(filepath.Join(o.DataDir, dbFile)); err != nil {
+			return fmt.Errorf("--new-admin-token: %s holds no store: name the data folder of a prepared server (%w)", o.DataDir, err)
+		}
+	} else if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data folder: %w", err)
 	}
 	// Not while a server uses the folder: both could make a first admin.
@@ -129,7 +135,13 @@ func Init(ctx context.Context, o InitOptions) error {
 		return err
 	}
 	defer unlock()
-	if _, err := devfile.Open(o.RootKeyFile); err != nil {
+	if o.NewAdminToken {
+		// The root key must exist: it is what proves the right to a new
+		// token (openStore loads it, and never creates one).
+		if _, err := devfile.Load(o.RootKeyFile); err != nil {
+			return err
+		}
+	} else if _, err := devfile.Open(o.RootKeyFile); err != nil {
 		return err
 	}
 	log := slog.New(slog.DiscardHandler)
@@ -185,14 +197,14 @@ func replaceAdminToken(ctx context.Context, store storage.Store, ks *keystore.Ke
 	if err != nil {
 		return err
 	}
-	old, err := putRecord(ctx, store, adminTokenRecord(ks, false, tok))
+	old, err := putRecord(ctx, store, adminHashRecord, func() (storage.Record, error) { return adminTokenRecord(ks, false, tok), nil })
 	if err != nil {
 		return fmt.Errorf("store the new admin token: %w", err)
 	}
 	// Shown to nobody yet: undo the change if it cannot be recorded or
 	// shown, so that the old token stays the admin's.
 	undo := func(cause error) error {
-		if _, err := putRecord(ctx, store, old); err != nil {
+		if _, err := putRecord(ctx, store, adminHashRecord, func() (storage.Record, error) { return old, nil }); err != nil {
 			return errors.Join(cause, fmt.Errorf("and the old admin token could not be put back: %w", err))
 		}
 		return cause

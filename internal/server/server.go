@@ -179,11 +179,13 @@ type Server struct {
 	// scanner runs the integrity scans; nil for a store that cannot be
 	// read whole.
 	scanner *integrity.Scanner
-	svc     *kms.Service
-	audit   *audit.Log
-	quotas  *iam.Quotas
-	apps    *auth.Apps
-	ekm     *ekm.Handler
+	// tokens changes the admin token, and publishes the dev token file.
+	tokens *adminTokens
+	svc    *kms.Service
+	audit  *audit.Log
+	quotas *iam.Quotas
+	apps   *auth.Apps
+	ekm    *ekm.Handler
 	// metrics counts calls by method; served on --metrics-listen.
 	metrics    *metrics.Registry
 	metricsLn  net.Listener
@@ -351,8 +353,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	authn := auth.NewWithAdminHash(adminHash, s.apps)
 	tokens := &adminTokens{store: store, ks: ks, authn: authn, audit: s.audit, log: log}
 	if opts.Dev {
-		tokens.tokenPath = tokenPath
+		tokens.tokenPath, tokens.devToken = tokenPath, s.token
 	}
+	s.tokens = tokens
 	kmsServer := grpcapi.New(s.svc)
 	iamServer := grpcapi.NewIAMServer(policies)
 	locations := &grpcapi.Locations{}
@@ -466,7 +469,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 
 	// The listeners accept connections from here on: publish the token.
 	if opts.Dev {
-		if err := writeFileAtomic(tokenPath, []byte(s.token+"\n"), 0o600); err != nil {
+		if err := tokens.publish(); err != nil {
 			s.Stop()
 			return nil, fmt.Errorf("write admin token: %w", err)
 		}
@@ -488,8 +491,13 @@ func (s *Server) GRPCAddr() string { return s.grpcLn.Addr().String() }
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		// First withdraw the token file, so that a supervisor waiting for
-		// the next start never reads a file from this run.
-		os.Remove(filepath.Join(s.opts.DataDir, adminTokenFile))
+		// the next start never reads a file from this run (nor one a
+		// rotation still under way would write).
+		if s.tokens != nil {
+			s.tokens.close()
+		} else {
+			os.Remove(filepath.Join(s.opts.DataDir, adminTokenFile))
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		s.httpSrv.Shutdown(ctx)

@@ -5,6 +5,8 @@ package admin
 import (
 	"context"
 	"net/http"
+
+	"github.com/custos-kms/custos/internal/api/grpcapi"
 )
 
 // AdminTokenJSON is the answer of a change of the admin token: the new
@@ -18,14 +20,16 @@ type AdminTokenJSON struct {
 //	POST /admin/v1/adminToken:rotate   {"token": NEW}
 //
 // rotate makes a new admin token and makes the server refuse the old one
-// (the admin only; recorded as RotateAdminToken). The answer, like every
+// (the admin only; recorded as RotateAdminToken). It is given the token
+// the call presented, so that it can refuse a call whose token another
+// change replaced after the call was authenticated. The answer, like every
 // admin answer, forbids caching.
-func RegisterAdminToken(h *Handler, rotate func(ctx context.Context) (string, error)) {
+func RegisterAdminToken(h *Handler, rotate func(ctx context.Context, presented string) (string, error)) {
 	h.Handle("POST /admin/v1/adminToken:rotate", func(ctx context.Context, r *http.Request) (any, error) {
 		if err := requireAdmin(ctx, "change the admin token"); err != nil {
 			return nil, err
 		}
-		tok, err := rotate(ctx)
+		tok, err := rotate(ctx, grpcapi.BearerToken(r.Header.Get("Authorization")))
 		if err != nil {
 			return nil, err
 		}
