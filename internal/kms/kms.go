@@ -22,6 +22,7 @@ package kms
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -129,10 +130,14 @@ type Service struct {
 	minRot  time.Duration
 	minDest time.Duration
 	maxEnc  int64
-	budgets *lru.Cache[string, *usage] // see usage.go
-	cache   *cache
-	fpKey   []byte
-	observe func(method string, code codes.Code, d time.Duration)
+	// budgets, budgetDropped, epochMu and epochs: see usage.go.
+	budgets       *lru.Cache[string, *usage]
+	budgetDropped atomic.Bool // a budget was dropped from budgets
+	epochMu       sync.Mutex
+	epochs        int64
+	cache         *cache
+	fpKey         []byte
+	observe       func(method string, code codes.Code, d time.Duration)
 	// scrubAfter is when (Unix nanoseconds) the scheduler asks the store
 	// again to scrub, after a scrub failed; 0 when none is pending.
 	scrubAfter atomic.Int64
@@ -176,7 +181,7 @@ func New(cfg Config) *Service {
 		size = 100_000
 	}
 	s.cache = newCache(size)
-	s.budgets, _ = lru.New[string, *usage](size)
+	s.budgets, _ = lru.NewWithEvict(size, func(string, *usage) { s.budgetDropped.Store(true) })
 	s.fpKey = cfg.Keystore.Derive("custos material fingerprint v1", 32)
 	s.store = &sealGuard{Store: cfg.Store, s: s} // see Reseal
 	return s

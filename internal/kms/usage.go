@@ -22,24 +22,34 @@ import (
 const DefaultMaxEncryptions int64 = 3_865_470_566
 
 // Reservations: a version counts its encryptions in memory and reserves
-// them in the store a block at a time. The first block of a version loaded
-// into memory is small, so that a key used now and then wastes little of
-// its budget when it leaves the cache; each next block doubles, so that a
-// busy key writes about once per million encryptions.
+// them in the store a block at a time, each next block twice the last, so
+// that a busy key writes about once per million encryptions.
+//
+// The first block a server process uses of each version needs no write:
+// every process takes, once, one allowance of firstReservation
+// encryptions per version (the record usage/epochs counts the processes
+// that did), and every reservation leaves room in each version's budget
+// for all the allowances taken so far. So a key used once after a restart
+// costs no durable write, and what a process leaves unused is lost, never
+// counted twice.
 const (
 	firstReservation int64 = 1 << 10
 	maxReservation   int64 = 1 << 20
 )
 
-// kindUsage records hold the encryptions reserved by a version so far.
+// kindUsage records hold the encryptions reserved by a version so far,
+// and (usage/epochs) the allowances taken.
 const kindUsage storage.Kind = "usage"
+
+const epochsName = "usage/epochs"
 
 func usageName(version string) string { return "usage/" + version }
 
-// usageRecord is a version's count as stored.
+// usageRecord is a version's count as stored (or, for usage/epochs, how
+// many allowances processes have taken).
 type usageRecord struct {
 	// Reserved is how many encryptions the version's nodes have reserved:
-	// at least how many it has made.
+	// with the allowances, at least how many it has made.
 	Reserved int64 `json:"reserved"`
 }
 
@@ -50,10 +60,14 @@ var errExhausted = errors.New("encryption budget used up")
 // version name (Service.budget), whatever the version cache does: a
 // version read twice at once must not reserve twice.
 type usage struct {
-	left  atomic.Int64 // reserved and not used yet (may dip below 0)
-	mu    sync.Mutex   // held while reserving
-	next  int64        // size of the next reservation
-	spent bool         // the version has reserved all it may
+	left atomic.Int64 // reserved and not used yet (may dip below 0)
+	mu   sync.Mutex   // held while reserving
+	next int64        // size of the next reservation
+	// allowance says whether this budget may take the process's
+	// allowance for the version: only the first budget of a version in a
+	// process (one made after another was dropped may not).
+	allowance bool
+	spent     bool // the version has reserved all it may
 }
 
 // budget returns the budget of a version. Budgets are kept for as many
@@ -63,11 +77,35 @@ func (s *Service) budget(version string) *usage {
 	if u, ok := s.budgets.Get(version); ok {
 		return u
 	}
-	u := new(usage)
+	u := &usage{allowance: !s.budgetDropped.Load()}
 	if prev, ok, _ := s.budgets.PeekOrAdd(version, u); ok {
 		return prev
 	}
 	return u
+}
+
+// epoch returns how many allowances processes have taken, this one's
+// included, taking this one's on first use (one write per process).
+func (s *Service) epoch(ctx context.Context) (int64, error) {
+	s.epochMu.Lock()
+	defer s.epochMu.Unlock()
+	if s.epochs > 0 {
+		return s.epochs, nil
+	}
+	var e int64
+	err := s.update(context.WithoutCancel(ctx), func(tx storage.Tx) ([]string, error) {
+		u, rev, err := s.readUsage(ctx, tx, epochsName)
+		if err != nil {
+			return nil, err
+		}
+		e = u.Reserved + 1
+		return nil, s.writeUsage(ctx, tx, epochsName, e, rev)
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.epochs = e
+	return e, nil
 }
 
 // spend takes one encryption from lv's budget, reserving more in the store
@@ -90,8 +128,26 @@ func (s *Service) spend(ctx context.Context, lv *liveVersion) error {
 	if u.spent {
 		return errExhausted
 	}
+	epochs, err := s.epoch(ctx)
+	if err != nil {
+		return err
+	}
 	if u.next == 0 {
 		u.next = firstReservation
+	}
+	if u.allowance {
+		// This process's allowance: room for it was left by every
+		// reservation made since it was taken, and for the earlier
+		// processes' allowances by this check.
+		u.allowance = false
+		stored, _, err := s.readUsage(ctx, s.store, usageName(lv.v.Name))
+		if err != nil {
+			return err
+		}
+		if free := min(firstReservation, s.maxEnc-stored.Reserved-(epochs-1)*firstReservation); free > 0 {
+			u.left.Store(free - 1) // one for this call
+			return nil
+		}
 	}
 	got, err := s.reserve(ctx, lv.v.Name, u.next)
 	if err != nil {
@@ -106,36 +162,54 @@ func (s *Service) spend(ctx context.Context, lv *liveVersion) error {
 	return nil
 }
 
-// reserve adds up to want encryptions to a version's stored count, never
-// past s.maxEnc, and returns how many it added.
+// readUsage reads a usage record through r; a missing one is zero, rev 0.
+func (s *Service) readUsage(ctx context.Context, r storage.Reader, name string) (usageRecord, int64, error) {
+	var u usageRecord
+	rec, err := r.Get(ctx, name)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return u, 0, nil
+	case err != nil:
+		return u, 0, storeErr(err, "CryptoKeyVersion", name)
+	}
+	if err := s.decode(rec, kindUsage, &u); err != nil {
+		return u, 0, err
+	}
+	return u, rec.Rev, nil
+}
+
+// writeUsage writes a usage record over revision rev (0: a new one).
+func (s *Service) writeUsage(ctx context.Context, tx storage.Tx, name string, n, rev int64) error {
+	rec, err := s.encode(kindUsage, name, "", 0, &usageRecord{Reserved: n})
+	if err != nil {
+		return err
+	}
+	rec.Rev = rev
+	return storeErr(tx.Put(ctx, rec), "CryptoKeyVersion", name)
+}
+
+// reserve adds up to want encryptions to a version's stored count, leaving
+// room for every allowance taken (usage/epochs, read in the same
+// transaction), never past s.maxEnc, and returns how many it added.
 func (s *Service) reserve(ctx context.Context, version string, want int64) (int64, error) {
 	// A reservation that commits after its caller gave up is only budget
 	// lost, never budget counted twice: no need to stop it halfway.
 	ctx = context.WithoutCancel(ctx)
 	var got int64
 	err := s.update(ctx, func(tx storage.Tx) ([]string, error) {
-		var u usageRecord
-		rec, err := tx.Get(ctx, usageName(version))
-		switch {
-		case errors.Is(err, storage.ErrNotFound):
-		case err != nil:
-			return nil, storeErr(err, "CryptoKeyVersion", version)
-		default:
-			if err := s.decode(rec, kindUsage, &u); err != nil {
-				return nil, err
-			}
-		}
-		got = max(0, min(want, s.maxEnc-u.Reserved))
-		if got == 0 {
-			return nil, nil
-		}
-		u.Reserved += got
-		nrec, err := s.encode(kindUsage, usageName(version), "", 0, &u)
+		epochs, _, err := s.readUsage(ctx, tx, epochsName)
 		if err != nil {
 			return nil, err
 		}
-		nrec.Rev = rec.Rev
-		return nil, storeErr(tx.Put(ctx, nrec), "CryptoKeyVersion", version)
+		u, rev, err := s.readUsage(ctx, tx, usageName(version))
+		if err != nil {
+			return nil, err
+		}
+		got = max(0, min(want, s.maxEnc-u.Reserved-epochs.Reserved*firstReservation))
+		if got == 0 {
+			return nil, nil
+		}
+		return nil, s.writeUsage(ctx, tx, usageName(version), u.Reserved+got, rev)
 	})
 	return got, err
 }

@@ -65,15 +65,24 @@ func (e *usageEnv) encryptUntil(t *testing.T, key string) (int64, string) {
 
 func (e *usageEnv) reserved(t *testing.T, version string) int64 {
 	t.Helper()
-	rec, err := e.store.Get(context.Background(), usageName(version))
+	u, _, err := e.svc.readUsage(context.Background(), e.store, usageName(version))
 	if err != nil {
 		t.Fatalf("usage of %s: %v", version, err)
 	}
-	var u usageRecord
-	if err := e.svc.decode(rec, kindUsage, &u); err != nil {
-		t.Fatal(err)
-	}
 	return u.Reserved
+}
+
+// accounted is what the store holds against a version: its reservations
+// and the allowances of every process so far.
+func (e *usageEnv) accounted(t *testing.T, version string) int64 {
+	t.Helper()
+	return e.reserved(t, version) + func() int64 {
+		u, _, err := e.svc.readUsage(context.Background(), e.store, epochsName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.Reserved
+	}()*firstReservation
 }
 
 // TestEncryptionLimitRotates: the primary encrypts exactly max times, then
@@ -93,8 +102,8 @@ func TestEncryptionLimitRotates(t *testing.T) {
 	if made+1 != max || next != k.Key.Name+"/cryptoKeyVersions/2" {
 		t.Fatalf("version 1 made %d encryptions before %s took over, want %d and version 2", made+1, next, max)
 	}
-	if got := e.reserved(t, k.Primary.Name); got != max {
-		t.Errorf("version 1 reserved %d, want %d", got, max)
+	if got := e.accounted(t, k.Primary.Name); got != max {
+		t.Errorf("version 1 has %d accounted, want %d", got, max)
 	}
 	if pt, _, err := e.svc.Decrypt(e.ctx, k.Key.Name, old, nil); err != nil || string(pt) != "old" {
 		t.Errorf("Decrypt of a ciphertext of the used-up version = %q, %v", pt, err)
@@ -154,8 +163,8 @@ func TestEncryptionLimitAcrossRestartsAndCallers(t *testing.T) {
 	if total := 10 + byV1; total > max || total < max-firstReservation {
 		t.Errorf("version 1 made %d encryptions in all, want at most %d and no fewer than %d", total, max, max-firstReservation)
 	}
-	if got := e.reserved(t, k.Primary.Name); got != max {
-		t.Errorf("version 1 reserved %d, want %d", got, max)
+	if got := e.accounted(t, k.Primary.Name); got != max {
+		t.Errorf("version 1 has %d accounted, want %d", got, max)
 	}
 }
 
@@ -203,8 +212,10 @@ func TestDestroyForgetsUsage(t *testing.T) {
 	e := newUsageEnv(t, 5000)
 	ring := e.ring(t, "r")
 	k := e.key(t, ring, "k", CryptoKey{Purpose: alg.EncryptDecrypt})
-	if _, _, err := e.svc.Encrypt(e.ctx, k.Key.Name, []byte("p"), nil); err != nil {
-		t.Fatal(err)
+	for range firstReservation + 1 { // past the allowance: a reservation
+		if _, _, err := e.svc.Encrypt(e.ctx, k.Key.Name, []byte("p"), nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if e.reserved(t, k.Primary.Name) != firstReservation {
 		t.Fatalf("reserved %d, want %d", e.reserved(t, k.Primary.Name), firstReservation)
@@ -229,4 +240,67 @@ func mustParse(t *testing.T, name string) resource.Name {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestEncryptionAllowanceNeedsNoWrite: a process's first encryptions with
+// a version write nothing for it (one record counts the processes'
+// allowances), after a restart too.
+func TestEncryptionAllowanceNeedsNoWrite(t *testing.T) {
+	e := newUsageEnv(t, DefaultMaxEncryptions)
+	ring := e.ring(t, "r")
+	k := e.key(t, ring, "k", CryptoKey{Purpose: alg.EncryptDecrypt})
+	for round := range 2 {
+		for range 100 {
+			if _, _, err := e.svc.Encrypt(e.ctx, k.Key.Name, []byte("p"), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := e.store.Get(context.Background(), usageName(k.Primary.Name)); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("round %d: a usage record for 100 encryptions: %v, want none", round, err)
+		}
+		e.restart()
+	}
+	u, _, err := e.svc.readUsage(context.Background(), e.store, epochsName)
+	if err != nil || u.Reserved != 2 {
+		t.Errorf("allowances counted: %d (%v), want 2", u.Reserved, err)
+	}
+}
+
+// TestEncryptionLimitWithBudgetsDropped: budgets dropped from a small cache
+// and made again take no second allowance: no version passes the limit.
+func TestEncryptionLimitWithBudgetsDropped(t *testing.T) {
+	const max = 4000
+	st, ks := sqlitetest.Open(t, 6)
+	svc := New(Config{Store: st, Keystore: ks, Authorizer: allowAdmin{}, MaxEncryptions: max, CacheSize: 2})
+	e := &env{svc: svc, store: st, ctx: WithCaller(context.Background(), &Caller{Principal: "admin", Admin: true})}
+	ring := e.ring(t, "r")
+	var keys []*KeyInfo
+	for _, id := range []string{"a", "b", "c"} {
+		keys = append(keys, e.key(t, ring, id, CryptoKey{Purpose: alg.EncryptDecrypt}))
+	}
+	// Each call drops another key's budget: the new one reserves a block
+	// of which it uses one encryption, so a version is used up within a
+	// few rounds, and the keys rotate.
+	made := map[string]int64{}
+	for range 40 {
+		for _, k := range keys {
+			_, v, err := svc.Encrypt(e.ctx, k.Key.Name, []byte("p"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			made[v]++
+		}
+	}
+	for _, k := range keys {
+		if n := made[k.Primary.Name]; n > max {
+			t.Errorf("%s made %d encryptions, more than %d", k.Primary.Name, n, max)
+		}
+		u, _, err := svc.readUsage(context.Background(), st, usageName(k.Primary.Name))
+		if err != nil || u.Reserved+firstReservation > max {
+			t.Errorf("%s: %d reserved (%v), want at most %d beside the allowance", k.Primary.Name, u.Reserved, err, max-firstReservation)
+		}
+	}
+	if len(made) <= len(keys) {
+		t.Errorf("no key rotated in 40 rounds: %v", made)
+	}
 }
