@@ -718,19 +718,7 @@ func TestScanOfAGrowingStore(t *testing.T) {
 	ctx := context.Background()
 	// Signed filler between the key and its versions, so that the walk
 	// reads the key on its first page and the versions on a later one.
-	err := e.st.Update(ctx, func(tx storage.Tx) error {
-		for i := range 1200 {
-			r := storage.Record{Kind: "filler", Name: fmt.Sprintf("%s/aa/%05d", e.key, i), Data: []byte("x")}
-			e.ks.Sign(&r)
-			if err := tx.Create(ctx, r); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.fill(t, e.key+"/aa", 1200)
 	svc := kms.New(kms.Config{Store: e.st, Keystore: e.ks, Authorizer: allowAll{}, Logger: slog.New(slog.DiscardHandler)})
 	actx := kms.WithCaller(ctx, &kms.Caller{Principal: "admin", Admin: true})
 	src := &growingSource{Store: e.st, grow: func() {
@@ -781,19 +769,7 @@ func (s *timedSource) Walk(ctx context.Context, after string, limit int) ([]stor
 func TestScheduledScansArePaced(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	err := e.st.Update(ctx, func(tx storage.Tx) error { // several pages
-		for i := range 250 {
-			r := storage.Record{Kind: "filler", Name: fmt.Sprintf("filler/%04d", i), Data: []byte("x")}
-			e.ks.Sign(&r)
-			if err := tx.Create(ctx, r); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.fill(t, "filler", 250) // several pages
 	src := &timedSource{Store: e.st}
 	rep, err := integrity.ScanScheduled(ctx, src, e.ks)
 	if err != nil || !rep.OK {
@@ -807,5 +783,24 @@ func TestScheduledScansArePaced(t *testing.T) {
 		if gap := src.starts[i].Sub(src.ends[i-1]); gap < 3*took-time.Millisecond {
 			t.Errorf("page %d: waited %v after a page of %v, want at least 3 times as long", i, gap, took)
 		}
+	}
+}
+
+// fill adds n signed records of kind filler named prefix/00000 and on.
+func (e *env) fill(t *testing.T, prefix string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	err := e.st.Update(ctx, func(tx storage.Tx) error {
+		for i := range n {
+			r := storage.Record{Kind: "filler", Name: fmt.Sprintf("%s/%05d", prefix, i), Data: []byte("x")}
+			e.ks.Sign(&r)
+			if err := tx.Create(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

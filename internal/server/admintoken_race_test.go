@@ -88,12 +88,7 @@ func TestRotateForAClientGoneChangesNothing(t *testing.T) {
 // stay for scripts to read; the store keeps the new token for the next
 // start.
 func TestRotateDevTokenFileUnwritable(t *testing.T) {
-	ctx := context.Background()
-	st, ks := sqlitetest.Open(t, 3)
-	old, err := devAdminToken(ctx, st, ks)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, st, ks, old := devStore(t)
 	path := filepath.Join(t.TempDir(), adminTokenFile)
 	if err := writeFileAtomic(path, []byte(old+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -174,12 +169,7 @@ func (g *entryGate) Update(ctx context.Context, fn func(tx storage.Tx) error) er
 // the barrier key rotates is not left sealed under the old barrier key
 // (the token was sealed before the rotation, written after the reseal).
 func TestRotateDevTokenDuringBarrierRotation(t *testing.T) {
-	ctx := context.Background()
-	st, ks := sqlitetest.Open(t, 3)
-	old, err := devAdminToken(ctx, st, ks)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, st, ks, old := devStore(t)
 	au := &okAuditor{}
 	gate := &entryGate{Store: st, armed: true, entered: make(chan struct{}), release: make(chan struct{})}
 	authn := auth.New(old)
@@ -237,12 +227,7 @@ func (h *hookAuditor) Record(ctx context.Context, e kms.Event) error {
 // token undone (it could not be recorded) after the barrier key rotated
 // puts the old token back sealed under the current barrier key.
 func TestRotateDevTokenUndoneAfterBarrierRotation(t *testing.T) {
-	ctx := context.Background()
-	st, ks := sqlitetest.Open(t, 3)
-	old, err := devAdminToken(ctx, st, ks)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, st, ks, old := devStore(t)
 	au := &hookAuditor{}
 	b := &barrierKeys{store: st, ks: ks, svc: kms.New(kms.Config{Store: st, Keystore: ks, Auditor: au}), audit: au}
 	authn := auth.New(old)

@@ -14,8 +14,10 @@ import (
 	"testing"
 
 	"github.com/custos-kms/custos/internal/auth"
+	"github.com/custos-kms/custos/internal/keystore"
 	"github.com/custos-kms/custos/internal/kms"
 	"github.com/custos-kms/custos/internal/kmserr"
+	"github.com/custos-kms/custos/internal/storage/sqlite"
 	"github.com/custos-kms/custos/internal/storage/sqlite/sqlitetest"
 	"google.golang.org/grpc/codes"
 )
@@ -63,12 +65,7 @@ func TestRotateUnrecordedIsUndone(t *testing.T) {
 // server stops, a rotation still under way neither changes the token nor
 // writes the file back.
 func TestDevTokenFileFollowsRotationsAndStop(t *testing.T) {
-	ctx := context.Background()
-	st, ks := sqlitetest.Open(t, 3)
-	old, err := devAdminToken(ctx, st, ks)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, st, ks, old := devStore(t)
 	path := filepath.Join(t.TempDir(), adminTokenFile)
 	authn := auth.New(old)
 	a := &adminTokens{store: st, ks: ks, authn: authn, audit: &okAuditor{}, log: slog.New(slog.DiscardHandler), tokenPath: path, devToken: old}
@@ -92,4 +89,17 @@ func TestDevTokenFileFollowsRotationsAndStop(t *testing.T) {
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) || !authn.IsAdminToken(tok) {
 		t.Errorf("a rotation after close wrote the file (%v) or changed the token", err)
 	}
+}
+
+// devStore returns a new store with a dev server's admin token, and the
+// token.
+func devStore(t *testing.T) (context.Context, *sqlite.Store, *keystore.Keystore, string) {
+	t.Helper()
+	ctx := context.Background()
+	st, ks := sqlitetest.Open(t, 3)
+	old, err := devAdminToken(ctx, st, ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, st, ks, old
 }
