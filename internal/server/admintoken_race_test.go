@@ -19,7 +19,6 @@ import (
 	"github.com/custos-kms/custos/internal/kms"
 	"github.com/custos-kms/custos/internal/kmserr"
 	"github.com/custos-kms/custos/internal/storage"
-	"github.com/custos-kms/custos/internal/storage/sqlite/sqlitetest"
 	"google.golang.org/grpc/codes"
 )
 
@@ -50,14 +49,8 @@ func (a *okAuditor) Record(_ context.Context, e kms.Event) error {
 // CLI's time limit) must change nothing: nobody would ever receive the new
 // token, and the old one would be refused, a lockout.
 func TestRotateForAClientGoneChangesNothing(t *testing.T) {
-	ctx := context.Background()
-	st, ks := sqlitetest.Open(t, 3)
+	ctx, st, ks, first := prodStore(t)
 	var out bytes.Buffer
-	if _, err := firstAdmin(ctx, st, ks, &out); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	first := lines[len(lines)-1]
 	authn := auth.New(first)
 	au := &okAuditor{}
 	a := &adminTokens{store: st, ks: ks, authn: authn, audit: au, log: slog.New(slog.DiscardHandler)}
@@ -259,14 +252,8 @@ func TestRotateDevTokenUndoneAfterBarrierRotation(t *testing.T) {
 // already under way. Otherwise whoever holds a leaked token and keeps
 // asking wins back the admin from the rotation meant to shut them out.
 func TestRotateByACallOfTheOldToken(t *testing.T) {
-	ctx := context.Background()
-	st, ks := sqlitetest.Open(t, 3)
+	ctx, st, ks, first := prodStore(t)
 	var out bytes.Buffer
-	if _, err := firstAdmin(ctx, st, ks, &out); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	first := lines[len(lines)-1]
 	authn := auth.New(first)
 	a := &adminTokens{store: st, ks: ks, authn: authn, audit: &okAuditor{}, log: slog.New(slog.DiscardHandler)}
 	asFirst := func() context.Context {

@@ -33,14 +33,8 @@ func (f *failingAuditor) Record(context.Context, kms.Event) error {
 // recorded is undone, in the store and in memory: the old token stays the
 // admin's, also after a restart.
 func TestRotateUnrecordedIsUndone(t *testing.T) {
-	ctx := context.Background()
-	st, ks := sqlitetest.Open(t, 3)
+	ctx, st, ks, first := prodStore(t)
 	var out bytes.Buffer
-	if _, err := firstAdmin(ctx, st, ks, &out); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	first := lines[len(lines)-1]
 	authn := auth.New(first)
 	au := &failingAuditor{}
 	a := &adminTokens{store: st, ks: ks, authn: authn, audit: au, log: slog.New(slog.DiscardHandler)}
@@ -102,4 +96,18 @@ func devStore(t *testing.T) (context.Context, *sqlite.Store, *keystore.Keystore,
 		t.Fatal(err)
 	}
 	return ctx, st, ks, old
+}
+
+// prodStore returns a new store with a production server's first admin,
+// and its token.
+func prodStore(t *testing.T) (context.Context, *sqlite.Store, *keystore.Keystore, string) {
+	t.Helper()
+	ctx := context.Background()
+	st, ks := sqlitetest.Open(t, 3)
+	var out bytes.Buffer
+	if _, err := firstAdmin(ctx, st, ks, &out); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	return ctx, st, ks, lines[len(lines)-1]
 }
