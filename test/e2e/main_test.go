@@ -239,3 +239,42 @@ func testContext(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// startProduction starts a production server on data and waits until it
+// listens; token is the admin token the test will use.
+func startProduction(t *testing.T, data, rootKey, token string) *server {
+	t.Helper()
+	s := &server{dir: data, restAddr: freePort(t), grpcAddr: freePort(t), token: token, output: new(syncBuffer), done: make(chan struct{})}
+	s.cmd = exec.Command(custosBin, "server", "--data", data, "--root-key-file", rootKey, "--listen", s.restAddr, "--grpc-listen", s.grpcAddr)
+	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		s.waitErr = s.cmd.Wait()
+		close(s.done)
+	}()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("production server output:\n%s", s.output)
+		}
+		s.stop(t)
+	})
+	deadline := time.Now().Add(startTimeout)
+	for {
+		c, err := net.DialTimeout("tcp", s.restAddr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return s
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("production server exited: %v\n%s", s.waitErr, s.output)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("production server did not listen on %s", s.restAddr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
