@@ -239,7 +239,9 @@ func (t sealGuardTx) Put(ctx context.Context, r storage.Record) error {
 // written as it is: the write is not the place to find damage (reading the
 // value fails, and the integrity scan names it).
 func (s *Service) sealCurrent(r storage.Record) storage.Record {
-	if !s.sealedBefore(r, s.ks.Barrier()) {
+	// Until the first rotation there is no older key: no record to read.
+	current := s.ks.Barrier()
+	if current == 1 || !s.sealedBefore(r, current) {
 		return r
 	}
 	nr, err := s.resealed(r)
