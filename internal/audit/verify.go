@@ -55,7 +55,14 @@ type Report struct {
 // the walk are checked too, provided the store shows each committed write
 // to every later read (SQLite and PostgreSQL do).
 func Verify(ctx context.Context, r storage.Reader, signer Signer, chainKey []byte) (Report, error) {
-	v := &verifier{r: r, signer: signer, chain: newChainer(chainKey), next: 1, prev: zeroHash}
+	return VerifyEach(ctx, r, signer, chainKey, nil)
+}
+
+// VerifyEach is Verify that also hands visit (if not nil) each entry it has
+// proven, in seq order: facts a check of the store can rely on, since
+// nobody without the chain key can write them.
+func VerifyEach(ctx context.Context, r storage.Reader, signer Signer, chainKey []byte, visit func(*Entry)) (Report, error) {
+	v := &verifier{r: r, signer: signer, chain: newChainer(chainKey), next: 1, prev: zeroHash, visit: visit}
 	if _, err := v.walk(ctx); err != nil || v.bad != nil {
 		return v.report(), err
 	}
@@ -104,6 +111,8 @@ type verifier struct {
 	prev   []byte // the hash of entry next-1
 	keys   []string
 	bad    *Report
+	visit  func(*Entry) // see VerifyEach
+	proven []Entry      // the entries of the record being checked
 }
 
 func (v *verifier) fail(seq int64, format string, args ...any) {
@@ -160,6 +169,7 @@ func (v *verifier) check(rec storage.Record) bool {
 	macErr := v.signer.Verify(rec)
 	startPrev := v.prev
 	lines := segmentLines(rec.Data)
+	v.proven = v.proven[:0]
 	if len(lines) > maxSegment {
 		v.fail(first, "the record of entry %d holds %d entries, more than %d", first, len(lines), maxSegment)
 		return false
@@ -185,6 +195,9 @@ func (v *verifier) check(rec storage.Record) bool {
 			return false
 		}
 		v.next, v.prev = seq+1, sum
+		if v.visit != nil {
+			v.proven = append(v.proven, e)
+		}
 	}
 	if macErr != nil {
 		// Every entry chains, yet the record was changed: its name, kind
@@ -192,6 +205,9 @@ func (v *verifier) check(rec storage.Record) bool {
 		v.next, v.prev = first, startPrev
 		v.fail(first, "the record of entry %d fails its MAC: it was altered or moved outside Custos", first)
 		return false
+	}
+	for i := range v.proven {
+		v.visit(&v.proven[i])
 	}
 	return true
 }

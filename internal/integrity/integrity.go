@@ -71,7 +71,9 @@ type Problem struct {
 // Scan reads every record of st and checks it with ks: its MAC, then, by
 // kind, what it holds (see [kms.RecordChecks] and
 // [keystore.Keystore.CheckSystem]), that no key version is missing
-// ([kms.VersionCensus]), then the audit chain ([audit.Verify]).
+// ([kms.VersionCensus]), that no version the audit log records as
+// destroyed holds key material again ([kms.CheckStillDestroyed]), and the
+// audit chain ([audit.VerifyEach]).
 // It returns an error only when the scan could not run to its end (the
 // store failed, ctx ended); damage is reported in the Report.
 func Scan(ctx context.Context, st Source, ks *keystore.Keystore) (Report, error) {
@@ -83,6 +85,17 @@ func Scan(ctx context.Context, st Source, ks *keystore.Keystore) (Report, error)
 // (1 / (1+idle)) from the calls the server answers meanwhile.
 func scan(ctx context.Context, st Source, ks *keystore.Keystore, idle int) (Report, error) {
 	rep := Report{Problems: []Problem{}}
+	// The audit log first: what it proves (the destructions the scheduler
+	// made) is checked against the records below.
+	destroyed := map[string]time.Time{}
+	ar, err := audit.VerifyEach(ctx, st, ks, ks.Derive(audit.ChainKeyInfo, 32), func(e *audit.Entry) {
+		if e.Method == "DestroyCryptoKeyVersion" && e.Principal == kms.SchedulerPrincipal && e.Status == "OK" {
+			destroyed[e.Resource] = e.Time
+		}
+	})
+	if err != nil {
+		return Report{}, fmt.Errorf("integrity: verify the audit log: %w", err)
+	}
 	checks := kms.RecordChecks()
 	checks[keystore.KindSystem] = func(_ kms.Unsealer, r storage.Record) (int, error) { return ks.CheckSystem(r) }
 	census := kms.NewVersionCensus()
@@ -105,6 +118,9 @@ func scan(ctx context.Context, st Source, ks *keystore.Keystore, idle int) (Repo
 			after = r.Name
 			rep.Records++
 			verified, err := checkRecord(ks, checks, r, &rep.Sealed)
+			if at, ok := destroyed[r.Name]; ok && verified && err == nil {
+				err = kms.CheckStillDestroyed(r, at)
+			}
 			if err != nil {
 				rep.add(Problem{Name: r.Name, Kind: string(r.Kind), Problem: err.Error()})
 			}
@@ -122,10 +138,6 @@ func scan(ctx context.Context, st Source, ks *keystore.Keystore, idle int) (Repo
 	census.Missing(func(key string, kind storage.Kind, err error) {
 		rep.add(Problem{Name: key, Kind: string(kind), Problem: err.Error()})
 	})
-	ar, err := audit.Verify(ctx, st, ks, ks.Derive(audit.ChainKeyInfo, 32))
-	if err != nil {
-		return Report{}, fmt.Errorf("integrity: verify the audit log: %w", err)
-	}
 	rep.AuditEntries = ar.Entries
 	if !ar.OK {
 		where := "the audit chain is broken"

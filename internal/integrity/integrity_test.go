@@ -47,6 +47,7 @@ const ring = "projects/p/locations/global/keyRings/r"
 type env struct {
 	st  *sqlite.Store
 	ks  *keystore.Keystore
+	log *audit.Log
 	key string
 	v1  string
 	v2  string
@@ -84,7 +85,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{st: st, ks: ks, key: k.Key.Name, v1: k.Primary.Name, v2: v2.Name, job: job.Name}
+	return &env{st: st, ks: ks, log: log, key: k.Key.Name, v1: k.Primary.Name, v2: v2.Name, job: job.Name}
 }
 
 func (e *env) scan(t *testing.T) integrity.Report {
@@ -802,5 +803,37 @@ func (e *env) fill(t *testing.T, prefix string, n int) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestScanFindsADestroyedVersionPutBack: the version the scheduler
+// destroyed (as the audit log proves) holding its material again, its
+// record put back from an older copy of the store with its MAC intact, is
+// named; the store before that passes.
+func TestScanFindsADestroyedVersionPutBack(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	before, err := e.st.Get(ctx, e.v2) // DESTROY_SCHEDULED, with its material
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := kms.New(kms.Config{Store: e.st, Keystore: e.ks, Authorizer: allowAll{}, Auditor: e.log,
+		Now: func() time.Time { return time.Now().Add(48 * time.Hour) }})
+	later.SchedulerPass(ctx)
+	if rep := e.scan(t); !rep.OK {
+		t.Fatalf("after the destruction: %+v", rep.Problems)
+	}
+	e.rewrite(t, e.v2, false, func(r *storage.Record) {
+		if r.Kind != before.Kind {
+			t.Fatalf("kind %s", r.Kind)
+		}
+		rev := r.Rev
+		*r = before
+		r.Rev = rev
+	})
+	rep := e.scan(t)
+	wantProblem(t, rep, e.v2, "the audit log records its destruction")
+	if rep.ProblemCount != 1 {
+		t.Errorf("problems: %+v, want only the version put back", rep.Problems)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/custos-kms/custos/internal/storage"
 )
@@ -254,4 +255,26 @@ func (c *VersionCensus) Missing(fn func(key string, kind storage.Kind, err error
 		fn(m.key, kindCryptoKey, fmt.Errorf("has handed out %d versions, but %d of them are missing from the store: removed outside Custos, with their key material", m.last, m.last-m.seen))
 	}
 	c.missing = nil
+}
+
+// CheckStillDestroyed checks a version record against the audit log, which
+// records (method DestroyCryptoKeyVersion, principal SchedulerPrincipal,
+// status OK) that the version's material was destroyed at destroyedAt. A
+// version holding material again is legitimate only when it was imported
+// again since (the same material, proven by its fingerprint); otherwise its
+// record was put back from a copy older than the destruction, bringing the
+// destroyed material back. Call it on a record whose MAC verified.
+func CheckStillDestroyed(r storage.Record, destroyedAt time.Time) error {
+	if r.Kind != kindVersion {
+		return nil
+	}
+	var v Version
+	if err := json.Unmarshal(r.Data, &v); err != nil {
+		return unreadable(err)
+	}
+	if v.State == Destroyed || len(v.Material) == 0 || v.ImportTime.After(destroyedAt) {
+		return nil
+	}
+	return fmt.Errorf("is %s with key material, but the audit log records its destruction at %s: the record was put back from a copy older than that",
+		v.State, destroyedAt.UTC().Format(time.RFC3339))
 }

@@ -12,8 +12,11 @@ import (
 	"github.com/custos-kms/custos/internal/storage"
 )
 
-// schedulerCaller is the principal of the server's own actions in the audit log.
-var schedulerCaller = &Caller{Principal: "custos:scheduler", AuthMethod: "internal", Admin: true}
+// SchedulerPrincipal is the principal of the server's own actions in the
+// audit log: rotations and destructions when their time comes.
+const SchedulerPrincipal = "custos:scheduler"
+
+var schedulerCaller = &Caller{Principal: SchedulerPrincipal, AuthMethod: "internal", Admin: true}
 
 // RunScheduler rotates keys and destroys versions when their time comes,
 // until ctx ends. It runs a pass at once, so that what was missed while the
