@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/custos-kms/custos/internal/audit"
+	"github.com/custos-kms/custos/internal/auth"
 	"github.com/custos-kms/custos/internal/keystore"
 	"github.com/custos-kms/custos/internal/kms"
 	"github.com/custos-kms/custos/internal/storage"
@@ -72,7 +73,9 @@ type Problem struct {
 // kind, what it holds (see [kms.RecordChecks] and
 // [keystore.Keystore.CheckSystem]), that no key version is missing
 // ([kms.VersionCensus]), that no version the audit log records as
-// destroyed holds key material again ([kms.CheckStillDestroyed]), and the
+// destroyed holds key material again ([kms.CheckStillDestroyed]), that no
+// credential the log records as revoked, or whose app it records as
+// deleted, is live again ([auth.KeyLog]), and the
 // audit chain ([audit.VerifyEach]).
 // It returns an error only when the scan could not run to its end (the
 // store failed, ctx ended); damage is reported in the Report.
@@ -88,10 +91,15 @@ func scan(ctx context.Context, st Source, ks *keystore.Keystore, idle int) (Repo
 	// The audit log first: what it proves (the destructions the scheduler
 	// made) is checked against the records below.
 	destroyed := map[string]time.Time{}
+	keys := auth.NewKeyLog()
 	ar, err := audit.VerifyEach(ctx, st, ks, ks.Derive(audit.ChainKeyInfo, 32), func(e *audit.Entry) {
-		if e.Method == "DestroyCryptoKeyVersion" && e.Principal == kms.SchedulerPrincipal && e.Status == "OK" {
+		if e.Status != "OK" {
+			return
+		}
+		if e.Method == "DestroyCryptoKeyVersion" && e.Principal == kms.SchedulerPrincipal {
 			destroyed[e.Resource] = e.Time
 		}
+		keys.Note(e.Method, e.Details, e.Time)
 	})
 	if err != nil {
 		return Report{}, fmt.Errorf("integrity: verify the audit log: %w", err)
@@ -120,6 +128,9 @@ func scan(ctx context.Context, st Source, ks *keystore.Keystore, idle int) (Repo
 			verified, err := checkRecord(ks, checks, r, &rep.Sealed)
 			if at, ok := destroyed[r.Name]; ok && verified && err == nil {
 				err = kms.CheckStillDestroyed(r, at)
+			}
+			if verified && err == nil {
+				err = keys.Check(r)
 			}
 			if err != nil {
 				rep.add(Problem{Name: r.Name, Kind: string(r.Kind), Problem: err.Error()})

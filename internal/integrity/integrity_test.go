@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/custos-kms/custos/internal/audit"
+	"github.com/custos-kms/custos/internal/auth"
 	"github.com/custos-kms/custos/internal/crypto/alg"
 	"github.com/custos-kms/custos/internal/integrity"
 	"github.com/custos-kms/custos/internal/keystore"
@@ -835,5 +836,75 @@ func TestScanFindsADestroyedVersionPutBack(t *testing.T) {
 	wantProblem(t, rep, e.v2, "the audit log records its destruction")
 	if rep.ProblemCount != 1 {
 		t.Errorf("problems: %+v, want only the version put back", rep.Problems)
+	}
+}
+
+// TestScanFindsACredentialPutBack: an API key the audit log records as
+// revoked, or as one of a deleted app, that is live again in the store
+// (its record put back from an older copy, its MAC intact) is named; a
+// key of an app made again under the same name afterwards is not.
+func TestScanFindsACredentialPutBack(t *testing.T) {
+	e := newEnv(t)
+	ctx := kms.WithCaller(context.Background(), &kms.Caller{Principal: "admin", Admin: true})
+	apps, err := auth.NewApps(auth.AppsConfig{Store: e.st, Keystore: e.ks, Authorizer: allowAll{}, Auditor: e.log,
+		PublicURL: "https://kms.example.com", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey := func(app string) storage.Record {
+		t.Helper()
+		k, err := apps.CreateKey(ctx, auth.CreateKeyRequest{App: app, Format: auth.FormatAPIKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := e.st.Get(ctx, "appkeys/"+k.Key.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	putBack := func(old storage.Record) {
+		t.Helper()
+		err := e.st.Update(ctx, func(tx storage.Tx) error {
+			cur, err := tx.Get(ctx, old.Name)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+			old.Rev = cur.Rev
+			return tx.Put(ctx, old)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"billing", "gone"} {
+		if _, err := apps.CreateApp(ctx, auth.CreateAppRequest{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	revoked := newKey("billing")
+	id := strings.TrimPrefix(revoked.Name, "appkeys/")
+	if _, err := apps.RevokeKey(ctx, "billing", id); err != nil {
+		t.Fatal(err)
+	}
+	deleted := newKey("gone")
+	if err := apps.DeleteApp(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apps.CreateApp(ctx, auth.CreateAppRequest{Name: "gone"}); err != nil {
+		t.Fatal(err)
+	}
+	newKey("gone") // the new app's: legitimate
+	if rep := e.scan(t); !rep.OK {
+		t.Fatalf("before anything was put back: %+v", rep.Problems)
+	}
+
+	putBack(revoked)
+	putBack(deleted)
+	rep := e.scan(t)
+	wantProblem(t, rep, revoked.Name, "records its revocation")
+	wantProblem(t, rep, deleted.Name, "the app's deletion")
+	if rep.ProblemCount != 2 {
+		t.Errorf("problems: %+v, want the two keys put back", rep.Problems)
 	}
 }
