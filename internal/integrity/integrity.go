@@ -75,7 +75,8 @@ type Problem struct {
 // ([kms.VersionCensus]), that no version the audit log records as
 // destroyed holds key material again ([kms.CheckStillDestroyed]), that no
 // credential the log records as revoked, or whose app it records as
-// deleted, is live again ([auth.KeyLog]), and the
+// deleted, is live again ([auth.KeyLog]), that every data-access setting
+// holds what the log set last ([audit.ConfigLog]), and the
 // audit chain ([audit.VerifyEach]).
 // It returns an error only when the scan could not run to its end (the
 // store failed, ctx ended); damage is reported in the Report.
@@ -92,7 +93,9 @@ func scan(ctx context.Context, st Source, ks *keystore.Keystore, idle int) (Repo
 	// made) is checked against the records below.
 	destroyed := map[string]time.Time{}
 	keys := auth.NewKeyLog()
+	configs := audit.NewConfigLog()
 	ar, err := audit.VerifyEach(ctx, st, ks, ks.Derive(audit.ChainKeyInfo, 32), func(e *audit.Entry) {
+		configs.Note(e)
 		if e.Status != "OK" {
 			return
 		}
@@ -107,6 +110,7 @@ func scan(ctx context.Context, st Source, ks *keystore.Keystore, idle int) (Repo
 	checks := kms.RecordChecks()
 	checks[keystore.KindSystem] = func(_ kms.Unsealer, r storage.Record) (int, error) { return ks.CheckSystem(r) }
 	census := kms.NewVersionCensus()
+	var suspects []Problem // data-access settings that disagree with the log
 	after := ""
 	for {
 		start := time.Now()
@@ -132,6 +136,11 @@ func scan(ctx context.Context, st Source, ks *keystore.Keystore, idle int) (Repo
 			if verified && err == nil {
 				err = keys.Check(r)
 			}
+			if verified && err == nil {
+				if cerr := configs.Check(r); cerr != nil {
+					suspects = append(suspects, Problem{Name: r.Name, Kind: string(r.Kind), Problem: cerr.Error()})
+				}
+			}
 			if err != nil {
 				rep.add(Problem{Name: r.Name, Kind: string(r.Kind), Problem: err.Error()})
 			}
@@ -149,6 +158,12 @@ func scan(ctx context.Context, st Source, ks *keystore.Keystore, idle int) (Repo
 	census.Missing(func(key string, kind storage.Kind, err error) {
 		rep.add(Problem{Name: key, Kind: string(kind), Problem: err.Error()})
 	})
+	configs.Missing(func(name string, err error) {
+		suspects = append(suspects, Problem{Name: name, Kind: string(audit.KindConfig), Problem: err.Error()})
+	})
+	if err := confirmSettings(ctx, st, ks, suspects, &rep); err != nil {
+		return Report{}, err
+	}
 	rep.AuditEntries = ar.Entries
 	if !ar.OK {
 		where := "the audit chain is broken"
@@ -161,6 +176,34 @@ func scan(ctx context.Context, st Source, ks *keystore.Keystore, idle int) (Repo
 	}
 	rep.OK = rep.ProblemCount == 0
 	return rep, nil
+}
+
+// confirmSettings reports the data-access settings that disagreed with the
+// log and still do with the log read again: a setting changed while the
+// scan ran has its entry written after the store, so it may disagree with
+// the log read before, never with one read after.
+func confirmSettings(ctx context.Context, st Source, ks *keystore.Keystore, suspects []Problem, rep *Report) error {
+	if len(suspects) == 0 {
+		return nil
+	}
+	again := audit.NewConfigLog()
+	if _, err := audit.VerifyEach(ctx, st, ks, ks.Derive(audit.ChainKeyInfo, 32), again.Note); err != nil {
+		return fmt.Errorf("integrity: read the audit log again: %w", err)
+	}
+	for _, p := range suspects {
+		var now *storage.Record
+		r, err := st.Get(ctx, p.Name)
+		switch {
+		case err == nil:
+			now = &r
+		case !errors.Is(err, storage.ErrNotFound):
+			return fmt.Errorf("integrity: read %s again: %w", p.Name, err)
+		}
+		if !again.Agrees(p.Name, now) {
+			rep.add(p)
+		}
+	}
+	return nil
 }
 
 // checkRecord checks one record: its MAC first, since nothing in a record

@@ -908,3 +908,54 @@ func TestScanFindsACredentialPutBack(t *testing.T) {
 		t.Errorf("problems: %+v, want the two keys put back", rep.Problems)
 	}
 }
+
+// TestScanFindsADataAccessSettingUndone: a data-access setting put back
+// from an older copy (recording turned off again) or removed disagrees
+// with the last value the proven log gave it, and is named; one changed
+// through the API while the scan runs is not.
+func TestScanFindsADataAccessSettingUndone(t *testing.T) {
+	e := newEnv(t)
+	ctx := kms.WithCaller(context.Background(), &kms.Caller{Principal: "admin", Admin: true})
+	if err := e.log.SetDataAccess(ctx, ring, false); err != nil {
+		t.Fatal(err)
+	}
+	off, err := e.st.Get(ctx, audit.ConfigPrefix+ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range []string{ring, e.key} {
+		if err := e.log.SetDataAccess(ctx, res, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rep := e.scan(t); !rep.OK {
+		t.Fatalf("settings as the log says: %+v", rep.Problems)
+	}
+
+	// Changed through the API between two pages of the walk (filler
+	// puts the settings on a later page than the first).
+	e.fill(t, "aaa", 250)
+	src := &growingSource{Store: e.st, grow: func() {
+		if err := e.log.SetDataAccess(ctx, e.key, false); err != nil {
+			t.Error(err)
+		}
+	}}
+	if rep, err := integrity.Scan(ctx, src, e.ks); err != nil || !rep.OK {
+		t.Fatalf("a setting changed while the scan ran: %+v, %v", rep.Problems, err)
+	}
+
+	e.rewrite(t, off.Name, false, func(r *storage.Record) {
+		rev := r.Rev
+		*r = off
+		r.Rev = rev
+	})
+	if err := e.st.Update(ctx, func(tx storage.Tx) error { return tx.Delete(ctx, audit.ConfigPrefix+e.key) }); err != nil {
+		t.Fatal(err)
+	}
+	rep := e.scan(t)
+	wantProblem(t, rep, audit.ConfigPrefix+ring, "the audit log records it set on last")
+	wantProblem(t, rep, audit.ConfigPrefix+e.key, "is missing")
+	if rep.ProblemCount != 2 {
+		t.Errorf("problems: %+v, want the two settings", rep.Problems)
+	}
+}
