@@ -12,18 +12,21 @@ import (
 	"github.com/custos-kms/custos/internal/storage"
 )
 
-// KeyLog is what the proven audit log says of credentials: when each key
-// was revoked (RevokeKey, by key id) and when each app was deleted
-// (DeleteApp, by app name; the last time). The integrity scan fills it
-// from the log and checks every credential record against it.
+// KeyLog is what the proven audit log says of apps and their credentials:
+// when each key was revoked (RevokeKey, by key id), when each app was
+// deleted (DeleteApp, by app name; the last time), and whether each app
+// was disabled or enabled last (DisableApp, EnableApp, CreateApp). The
+// integrity scan fills it from the log and checks every app and
+// credential record against it.
 type KeyLog struct {
-	Revoked map[string]time.Time
-	Deleted map[string]time.Time
+	Revoked  map[string]time.Time
+	Deleted  map[string]time.Time
+	Disabled map[string]bool // app -> disabled by its last change
 }
 
 // NewKeyLog returns an empty KeyLog.
 func NewKeyLog() *KeyLog {
-	return &KeyLog{Revoked: map[string]time.Time{}, Deleted: map[string]time.Time{}}
+	return &KeyLog{Revoked: map[string]time.Time{}, Deleted: map[string]time.Time{}, Disabled: map[string]bool{}}
 }
 
 // Note records an audit entry of a successful call, if it is one KeyLog
@@ -37,6 +40,15 @@ func (l *KeyLog) Note(method string, details map[string]string, at time.Time) {
 	case "DeleteApp":
 		if app := details["app"]; app != "" {
 			l.Deleted[app] = at
+			delete(l.Disabled, app)
+		}
+	case "DisableApp", "EnableApp":
+		if app := details["app"]; app != "" {
+			l.Disabled[app] = method == "DisableApp"
+		}
+	case "CreateApp":
+		if app := details["app"]; app != "" {
+			l.Disabled[app] = false
 		}
 	}
 }
@@ -47,6 +59,9 @@ func (l *KeyLog) Note(method string, details map[string]string, at time.Time) {
 // copy of the store older than the log's entry, and would let its holder
 // in again. Records of other kinds pass.
 func (l *KeyLog) Check(r storage.Record) error {
+	if r.Kind == kindApp {
+		return l.checkApp(r)
+	}
 	if r.Kind != kindAppKey {
 		return nil
 	}
@@ -63,3 +78,26 @@ func (l *KeyLog) Check(r storage.Record) error {
 	}
 	return nil
 }
+
+// checkApp checks an app record: an app the log records as deleted after
+// it was made must be gone, and one it records as disabled last must still
+// be. An app enabled or disabled while the log was being read disagrees
+// too: the scan checks those again with a log read later.
+func (l *KeyLog) checkApp(r storage.Record) error {
+	var a App
+	if err := json.Unmarshal(r.Data, &a); err != nil || appRecordName(a.Name) != r.Name {
+		return errors.New("cannot be read as an app")
+	}
+	if at, ok := l.Deleted[a.Name]; ok && !a.CreateTime.After(at) {
+		return fmt.Errorf("is an app made before the audit log records its deletion at %s: the record was put back from a copy older than that", at.UTC().Format(time.RFC3339))
+	}
+	if disabled, ok := l.Disabled[a.Name]; ok && disabled && !a.Disabled {
+		return errors.New("is enabled, but the audit log records it disabled last: the record was put back from an older copy")
+	}
+	return nil
+}
+
+// KindApp is the storage kind of app records: their state may change while
+// the log is read (an app enabled meanwhile), so the scan checks a
+// disagreement again with a log read later.
+const KindApp = kindApp

@@ -110,7 +110,7 @@ func scan(ctx context.Context, st Source, ks *keystore.Keystore, idle int) (Repo
 	checks := kms.RecordChecks()
 	checks[keystore.KindSystem] = func(_ kms.Unsealer, r storage.Record) (int, error) { return ks.CheckSystem(r) }
 	census := kms.NewVersionCensus()
-	var suspects []Problem // data-access settings that disagree with the log
+	var suspects []Problem // apps and data-access settings that disagree with the log
 	after := ""
 	for {
 		start := time.Now()
@@ -134,7 +134,10 @@ func scan(ctx context.Context, st Source, ks *keystore.Keystore, idle int) (Repo
 				err = kms.CheckStillDestroyed(r, at)
 			}
 			if verified && err == nil {
-				err = keys.Check(r)
+				if err = keys.Check(r); err != nil && r.Kind == auth.KindApp {
+					suspects = append(suspects, Problem{Name: r.Name, Kind: string(r.Kind), Problem: err.Error()})
+					err = nil
+				}
 			}
 			if verified && err == nil {
 				if cerr := configs.Check(r); cerr != nil {
@@ -178,16 +181,22 @@ func scan(ctx context.Context, st Source, ks *keystore.Keystore, idle int) (Repo
 	return rep, nil
 }
 
-// confirmSettings reports the data-access settings that disagreed with the
-// log and still do with the log read again: a setting changed while the
-// scan ran has its entry written after the store, so it may disagree with
-// the log read before, never with one read after.
+// confirmSettings reports the apps and data-access settings that
+// disagreed with the log and still do with the log read again: one changed
+// while the scan ran has its entry written after the store, so it may
+// disagree with the log read before, never with one read after.
 func confirmSettings(ctx context.Context, st Source, ks *keystore.Keystore, suspects []Problem, rep *Report) error {
 	if len(suspects) == 0 {
 		return nil
 	}
-	again := audit.NewConfigLog()
-	if _, err := audit.VerifyEach(ctx, st, ks, ks.Derive(audit.ChainKeyInfo, 32), again.Note); err != nil {
+	again, apps := audit.NewConfigLog(), auth.NewKeyLog()
+	_, err := audit.VerifyEach(ctx, st, ks, ks.Derive(audit.ChainKeyInfo, 32), func(e *audit.Entry) {
+		again.Note(e)
+		if e.Status == "OK" {
+			apps.Note(e.Method, e.Details, e.Time)
+		}
+	})
+	if err != nil {
 		return fmt.Errorf("integrity: read the audit log again: %w", err)
 	}
 	for _, p := range suspects {
@@ -199,7 +208,12 @@ func confirmSettings(ctx context.Context, st Source, ks *keystore.Keystore, susp
 		case !errors.Is(err, storage.ErrNotFound):
 			return fmt.Errorf("integrity: read %s again: %w", p.Name, err)
 		}
-		if !again.Agrees(p.Name, now) {
+		switch {
+		case p.Kind == string(auth.KindApp):
+			if now != nil && apps.Check(*now) != nil {
+				rep.add(p)
+			}
+		case !again.Agrees(p.Name, now):
 			rep.add(p)
 		}
 	}

@@ -959,3 +959,64 @@ func TestScanFindsADataAccessSettingUndone(t *testing.T) {
 		t.Errorf("problems: %+v, want the two settings", rep.Problems)
 	}
 }
+
+// TestScanFindsAnAppPutBack: an app the proven log records as disabled
+// last that is enabled in the store, or as deleted that is there again
+// (records put back from an older copy), is named; one enabled through the
+// API while the scan runs is not.
+func TestScanFindsAnAppPutBack(t *testing.T) {
+	e := newEnv(t)
+	ctx := kms.WithCaller(context.Background(), &kms.Caller{Principal: "admin", Admin: true})
+	apps, err := auth.NewApps(auth.AppsConfig{Store: e.st, Keystore: e.ks, Authorizer: allowAll{}, Auditor: e.log,
+		PublicURL: "https://kms.example.com", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := map[string]storage.Record{}
+	for _, name := range []string{"paused", "dropped", "busy"} {
+		if _, err := apps.CreateApp(ctx, auth.CreateAppRequest{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+		if saved[name], err = e.st.Get(ctx, "apps/"+name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"paused", "busy"} {
+		if _, err := apps.DisableApp(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := apps.DeleteApp(ctx, "dropped"); err != nil {
+		t.Fatal(err)
+	}
+	e.fill(t, "aaa", 250) // the apps on a later page than the first
+	src := &growingSource{Store: e.st, grow: func() {
+		if _, err := apps.EnableApp(ctx, "busy"); err != nil {
+			t.Error(err)
+		}
+	}}
+	if rep, err := integrity.Scan(ctx, src, e.ks); err != nil || !rep.OK {
+		t.Fatalf("an app enabled while the scan ran: %+v, %v", rep.Problems, err)
+	}
+
+	for _, name := range []string{"paused", "dropped"} {
+		old := saved[name]
+		err := e.st.Update(ctx, func(tx storage.Tx) error {
+			cur, err := tx.Get(ctx, old.Name)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+			old.Rev = cur.Rev
+			return tx.Put(ctx, old)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep := e.scan(t)
+	wantProblem(t, rep, "apps/paused", "records it disabled last")
+	wantProblem(t, rep, "apps/dropped", "records its deletion")
+	if rep.ProblemCount != 2 {
+		t.Errorf("problems: %+v, want the two apps", rep.Problems)
+	}
+}
