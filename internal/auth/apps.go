@@ -507,7 +507,7 @@ func (a *Apps) DeleteApp(ctx context.Context, name string) error {
 	return a.onApp(ctx, "DeleteApp", PermAppsDelete, name, appRecordName(name), details, func(*App) error {
 		// The counts go into the audit details only once the deletion is
 		// committed: a failed one deleted nothing.
-		keysDeleted, iamChanged := "", ""
+		keysDeleted, iamChanged, uid := "", "", ""
 		err := a.update(ctx, func(tx storage.Tx) ([]string, error) {
 			app, rec, err := a.readApp(ctx, tx, name)
 			if err != nil {
@@ -553,7 +553,7 @@ func (a *Apps) DeleteApp(ctx context.Context, name string) error {
 			if err := tx.Delete(ctx, rec.Name); err != nil {
 				return nil, storeErr(err, "app", name)
 			}
-			keysDeleted = strconv.Itoa(len(keys))
+			keysDeleted, uid = strconv.Itoa(len(keys)), app.UID
 			if a.forget != nil {
 				changed, err := a.forget.ForgetApp(ctx, tx, name)
 				if err != nil {
@@ -567,6 +567,9 @@ func (a *Apps) DeleteApp(ctx context.Context, name string) error {
 			a.forget.Forgot()
 		}
 		if err == nil {
+			// The UID tells the app deleted from one made later under
+			// its name (the integrity scan compares them).
+			details["uid"] = uid
 			details["keysDeleted"] = keysDeleted
 			if iamChanged != "" {
 				details["iamRecordsChanged"] = iamChanged

@@ -21,12 +21,16 @@ import (
 type KeyLog struct {
 	Revoked  map[string]time.Time
 	Deleted  map[string]time.Time
-	Disabled map[string]bool // app -> disabled by its last change
+	Disabled map[string]bool     // app -> disabled by its last change
+	Gone     map[string]struct{} // UIDs of deleted apps
+	// noUID holds the deletions whose entries name no UID (written
+	// before entries carried it): those apps are told by their times.
+	noUID map[string]time.Time
 }
 
 // NewKeyLog returns an empty KeyLog.
 func NewKeyLog() *KeyLog {
-	return &KeyLog{Revoked: map[string]time.Time{}, Deleted: map[string]time.Time{}, Disabled: map[string]bool{}}
+	return &KeyLog{Revoked: map[string]time.Time{}, Deleted: map[string]time.Time{}, Disabled: map[string]bool{}, Gone: map[string]struct{}{}, noUID: map[string]time.Time{}}
 }
 
 // Note records an audit entry of a successful call, if it is one KeyLog
@@ -41,6 +45,12 @@ func (l *KeyLog) Note(method string, details map[string]string, at time.Time) {
 		if app := details["app"]; app != "" {
 			l.Deleted[app] = at
 			delete(l.Disabled, app)
+			if uid := details["uid"]; uid != "" {
+				l.Gone[uid] = struct{}{}
+				delete(l.noUID, app)
+			} else {
+				l.noUID[app] = at
+			}
 		}
 	case "DisableApp", "EnableApp":
 		if app := details["app"]; app != "" {
@@ -88,7 +98,12 @@ func (l *KeyLog) checkApp(r storage.Record) error {
 	if err := json.Unmarshal(r.Data, &a); err != nil || appRecordName(a.Name) != r.Name {
 		return errors.New("cannot be read as an app")
 	}
-	if at, ok := l.Deleted[a.Name]; ok && !a.CreateTime.After(at) {
+	// The UID names the app exactly; entries written before the log
+	// carried it fall back on the times.
+	if _, gone := l.Gone[a.UID]; gone {
+		return fmt.Errorf("is an app the audit log records as deleted (uid %s): the record was put back from an older copy", a.UID)
+	}
+	if at, ok := l.noUID[a.Name]; ok && !a.CreateTime.After(at) {
 		return fmt.Errorf("is an app made before the audit log records its deletion at %s: the record was put back from a copy older than that", at.UTC().Format(time.RFC3339))
 	}
 	if disabled, ok := l.Disabled[a.Name]; ok && disabled && !a.Disabled {

@@ -1015,7 +1015,7 @@ func TestScanFindsAnAppPutBack(t *testing.T) {
 	}
 	rep := e.scan(t)
 	wantProblem(t, rep, "apps/paused", "records it disabled last")
-	wantProblem(t, rep, "apps/dropped", "records its deletion")
+	wantProblem(t, rep, "apps/dropped", "records as deleted")
 	if rep.ProblemCount != 2 {
 		t.Errorf("problems: %+v, want the two apps", rep.Problems)
 	}
