@@ -846,11 +846,7 @@ func TestScanFindsADestroyedVersionPutBack(t *testing.T) {
 func TestScanFindsACredentialPutBack(t *testing.T) {
 	e := newEnv(t)
 	ctx := kms.WithCaller(context.Background(), &kms.Caller{Principal: "admin", Admin: true})
-	apps, err := auth.NewApps(auth.AppsConfig{Store: e.st, Keystore: e.ks, Authorizer: allowAll{}, Auditor: e.log,
-		PublicURL: "https://kms.example.com", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	apps := e.apps(t)
 	newKey := func(app string) storage.Record {
 		t.Helper()
 		k, err := apps.CreateKey(ctx, auth.CreateKeyRequest{App: app, Format: auth.FormatAPIKey})
@@ -862,20 +858,6 @@ func TestScanFindsACredentialPutBack(t *testing.T) {
 			t.Fatal(err)
 		}
 		return rec
-	}
-	putBack := func(old storage.Record) {
-		t.Helper()
-		err := e.st.Update(ctx, func(tx storage.Tx) error {
-			cur, err := tx.Get(ctx, old.Name)
-			if err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return err
-			}
-			old.Rev = cur.Rev
-			return tx.Put(ctx, old)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
 	}
 	for _, name := range []string{"billing", "gone"} {
 		if _, err := apps.CreateApp(ctx, auth.CreateAppRequest{Name: name}); err != nil {
@@ -899,8 +881,8 @@ func TestScanFindsACredentialPutBack(t *testing.T) {
 		t.Fatalf("before anything was put back: %+v", rep.Problems)
 	}
 
-	putBack(revoked)
-	putBack(deleted)
+	e.putBack(t, revoked)
+	e.putBack(t, deleted)
 	rep := e.scan(t)
 	wantProblem(t, rep, revoked.Name, "records its revocation")
 	wantProblem(t, rep, deleted.Name, "the app's deletion")
@@ -967,19 +949,17 @@ func TestScanFindsADataAccessSettingUndone(t *testing.T) {
 func TestScanFindsAnAppPutBack(t *testing.T) {
 	e := newEnv(t)
 	ctx := kms.WithCaller(context.Background(), &kms.Caller{Principal: "admin", Admin: true})
-	apps, err := auth.NewApps(auth.AppsConfig{Store: e.st, Keystore: e.ks, Authorizer: allowAll{}, Auditor: e.log,
-		PublicURL: "https://kms.example.com", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	apps := e.apps(t)
 	saved := map[string]storage.Record{}
 	for _, name := range []string{"paused", "dropped", "busy"} {
 		if _, err := apps.CreateApp(ctx, auth.CreateAppRequest{Name: name}); err != nil {
 			t.Fatal(err)
 		}
-		if saved[name], err = e.st.Get(ctx, "apps/"+name); err != nil {
+		rec, err := e.st.Get(ctx, "apps/"+name)
+		if err != nil {
 			t.Fatal(err)
 		}
+		saved[name] = rec
 	}
 	for _, name := range []string{"paused", "busy"} {
 		if _, err := apps.DisableApp(ctx, name); err != nil {
@@ -1000,23 +980,42 @@ func TestScanFindsAnAppPutBack(t *testing.T) {
 	}
 
 	for _, name := range []string{"paused", "dropped"} {
-		old := saved[name]
-		err := e.st.Update(ctx, func(tx storage.Tx) error {
-			cur, err := tx.Get(ctx, old.Name)
-			if err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return err
-			}
-			old.Rev = cur.Rev
-			return tx.Put(ctx, old)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		e.putBack(t, saved[name])
 	}
 	rep := e.scan(t)
 	wantProblem(t, rep, "apps/paused", "records it disabled last")
 	wantProblem(t, rep, "apps/dropped", "records as deleted")
 	if rep.ProblemCount != 2 {
 		t.Errorf("problems: %+v, want the two apps", rep.Problems)
+	}
+}
+
+// apps returns the apps of the env's store, recorded in its audit log.
+func (e *env) apps(t *testing.T) *auth.Apps {
+	t.Helper()
+	apps, err := auth.NewApps(auth.AppsConfig{Store: e.st, Keystore: e.ks, Authorizer: allowAll{}, Auditor: e.log,
+		PublicURL: "https://kms.example.com", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apps
+}
+
+// putBack writes old over the record of its name (or in its place), as
+// someone restoring it from an older copy of the store would: its MAC is
+// its own.
+func (e *env) putBack(t *testing.T, old storage.Record) {
+	t.Helper()
+	ctx := context.Background()
+	err := e.st.Update(ctx, func(tx storage.Tx) error {
+		cur, err := tx.Get(ctx, old.Name)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		old.Rev = cur.Rev
+		return tx.Put(ctx, old)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
